@@ -1,0 +1,108 @@
+// How a client (the CLI, the extension) reaches the daemon: read the state
+// file, connect with the token, `initialize`; start a daemon first if none
+// runs. Imports no native module, so the extension can use it.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import WebSocket from 'ws';
+import { ErrorCode, Initialize, PROTOCOL_VERSION } from './protocol';
+import { RpcConnection, RpcError } from './rpc/connection';
+import { webSocketTransport } from './rpc/transport';
+import { ensureStateDir, isProcessAlive, readStateFile, type DaemonStateFile, type StatePaths } from './state';
+
+export interface ConnectedDaemon {
+  rpc: RpcConnection;
+  state: DaemonStateFile;
+  daemonVersion: string;
+}
+
+export interface ConnectOptions {
+  paths: StatePaths;
+  clientName: string;
+  clientVersion?: string;
+  requestTimeoutMs?: number;
+  onProtocolError?: (message: string) => void;
+}
+
+/** Connects to the daemon named by the state file; null if none is running. */
+export async function connectToRunningDaemon(opts: ConnectOptions): Promise<ConnectedDaemon | null> {
+  const state = readStateFile(opts.paths.stateFile);
+  if (!state || !isProcessAlive(state.pid)) return null;
+  const ws = new WebSocket(`ws://127.0.0.1:${state.port}/`, {
+    headers: { Authorization: `Bearer ${state.token}` },
+    handshakeTimeout: 5000,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`daemon refused the connection: HTTP ${res.statusCode}`)));
+    });
+  } catch (err) {
+    ws.terminate();
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return null; // it is exiting
+    throw err;
+  }
+  ws.on('error', () => {
+    /* reported through the transport's close */
+  });
+  const rpc = new RpcConnection(webSocketTransport(ws), { requestTimeoutMs: opts.requestTimeoutMs, onProtocolError: opts.onProtocolError });
+  try {
+    const init = await rpc.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: opts.clientName, clientVersion: opts.clientVersion });
+    return { rpc, state, daemonVersion: init.daemonVersion };
+  } catch (err) {
+    rpc.close();
+    throw err;
+  }
+}
+
+export interface StartOptions extends ConnectOptions {
+  /** The daemon bundle (dist/daemon.js). */
+  daemonScript: string;
+  /** Node executable; defaults to the one running this client. */
+  nodePath?: string;
+  daemonArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  startTimeoutMs?: number;
+}
+
+/** The exit status daemon/main.ts uses when another daemon holds the lock. */
+const EXIT_ALREADY_RUNNING = 3;
+
+function logTail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Connects to the running daemon or starts one (detached, logging to the state dir) and connects. */
+export async function connectOrStartDaemon(opts: StartOptions): Promise<ConnectedDaemon> {
+  const running = await connectToRunningDaemon(opts);
+  if (running) return running;
+  ensureStateDir(opts.paths.dir);
+  if (!fs.existsSync(opts.daemonScript)) {
+    throw new RpcError(ErrorCode.InternalError, `the daemon is not built: ${opts.daemonScript} is missing (run \`npm run build\`)`);
+  }
+  const logFd = fs.openSync(opts.paths.logFile, 'a', 0o600);
+  const child = spawn(opts.nodePath ?? process.execPath, [opts.daemonScript, ...(opts.daemonArgs ?? [])], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: opts.env ?? process.env,
+  });
+  fs.closeSync(logFd);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  child.on('error', () => (exited = -1));
+  child.unref();
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (exited !== undefined && exited !== EXIT_ALREADY_RUNNING) {
+      throw new RpcError(ErrorCode.InternalError, `the daemon exited at start (status ${exited}); its log ${opts.paths.logFile} ends with:\n${logTail(opts.paths.logFile)}`);
+    }
+    const c = await connectToRunningDaemon(opts).catch(() => null);
+    if (c) return c;
+  }
+  throw new RpcError(ErrorCode.InternalError, `the daemon did not come up within ${Math.round((opts.startTimeoutMs ?? 15_000) / 1000)} s; see ${opts.paths.logFile}:\n${logTail(opts.paths.logFile)}`);
+}

@@ -1,0 +1,310 @@
+// The registry's clusters and jobs: prepared statements next to the schema,
+// rows mapped to the protocol's types.
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, type ClusterConfig, type JobDetail, type JobInfo, type RequestedResources } from '../protocol';
+import { RpcError } from '../rpc/connection';
+import { isTerminalState, terminalStates } from '../jobs/states';
+import type { Db } from './database';
+
+export interface ClusterRecord {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFile: string;
+  knownHostsFile: string;
+  createdAt: string;
+}
+
+interface ClusterRow {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  identity_file: string;
+  known_hosts_file: string;
+  created_at: string;
+}
+
+function clusterFromRow(r: ClusterRow): ClusterRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    host: r.host,
+    port: r.port,
+    user: r.user,
+    identityFile: r.identity_file,
+    knownHostsFile: r.known_hosts_file,
+    createdAt: r.created_at,
+  };
+}
+
+export class ClusterStore {
+  private readonly insertStmt;
+  private readonly byNameStmt;
+  private readonly byIdStmt;
+  private readonly listStmt;
+  private readonly removeStmt;
+
+  constructor(db: Db) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO clusters (id, name, host, port, user, identity_file, known_hosts_file, created_at)
+       VALUES (@id, @name, @host, @port, @user, @identity_file, @known_hosts_file, @created_at)`,
+    );
+    this.byNameStmt = db.prepare('SELECT * FROM clusters WHERE name = ? AND removed_at IS NULL');
+    this.byIdStmt = db.prepare('SELECT * FROM clusters WHERE id = ?');
+    this.listStmt = db.prepare('SELECT * FROM clusters WHERE removed_at IS NULL ORDER BY name');
+    this.removeStmt = db.prepare('UPDATE clusters SET removed_at = ? WHERE id = ?');
+  }
+
+  add(config: Required<ClusterConfig>): ClusterRecord {
+    if (this.find(config.name)) {
+      throw new RpcError(ErrorCode.AlreadyExists, `a cluster named "${config.name}" already exists; remove it first to change it`);
+    }
+    const row: ClusterRow = {
+      id: randomUUID(),
+      name: config.name,
+      host: config.host,
+      port: config.port,
+      user: config.user,
+      identity_file: config.identityFile,
+      known_hosts_file: config.knownHostsFile,
+      created_at: new Date().toISOString(),
+    };
+    this.insertStmt.run(row);
+    return clusterFromRow(row);
+  }
+
+  find(name: string): ClusterRecord | undefined {
+    const r = this.byNameStmt.get(name) as ClusterRow | undefined;
+    return r && clusterFromRow(r);
+  }
+
+  get(name: string): ClusterRecord {
+    const c = this.find(name);
+    if (!c) throw new RpcError(ErrorCode.NotFound, `no cluster named "${name}" (see \`slurm-ml cluster list\`)`);
+    return c;
+  }
+
+  byId(id: string): ClusterRecord | undefined {
+    const r = this.byIdStmt.get(id) as ClusterRow | undefined;
+    return r && clusterFromRow(r);
+  }
+
+  list(): ClusterRecord[] {
+    return (this.listStmt.all() as ClusterRow[]).map(clusterFromRow);
+  }
+
+  remove(name: string): void {
+    const c = this.get(name);
+    this.removeStmt.run(new Date().toISOString(), c.id);
+  }
+}
+
+interface JobRow {
+  id: string;
+  cluster_id: string;
+  cluster_name: string;
+  slurm_job_id: string | null;
+  name: string;
+  state: string;
+  reason: string | null;
+  submit_time: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  exit_code: number | null;
+  exit_signal: number | null;
+  script: string;
+  script_path: string;
+  run_dir: string;
+  sbatch_args: string;
+  requested: string;
+  stdout_path: string | null;
+  stderr_path: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export const emptyRequested: RequestedResources = {
+  partition: null,
+  qos: null,
+  account: null,
+  timeLimitSeconds: null,
+  nodes: null,
+  cpus: null,
+  tres: null,
+};
+
+function jobFromRow(r: JobRow): JobInfo {
+  return {
+    id: r.id,
+    cluster: r.cluster_name,
+    slurmJobId: r.slurm_job_id,
+    name: r.name,
+    state: r.state,
+    terminal: isTerminalState(r.state),
+    reason: r.reason,
+    submitTime: r.submit_time,
+    startTime: r.start_time,
+    endTime: r.end_time,
+    exitCode: r.exit_code,
+    exitSignal: r.exit_signal,
+    requested: { ...emptyRequested, ...(JSON.parse(r.requested) as Partial<RequestedResources>) },
+    runDir: r.run_dir,
+    scriptPath: r.script_path,
+    stdoutPath: r.stdout_path,
+    stderrPath: r.stderr_path,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function detailFromRow(r: JobRow): JobDetail {
+  return { ...jobFromRow(r), script: r.script, sbatchArgs: JSON.parse(r.sbatch_args) as string[] };
+}
+
+/** Fields the poller and the submitter may change after creation. */
+export interface JobPatch {
+  slurmJobId?: string | null;
+  state?: string;
+  reason?: string | null;
+  submitTime?: string | null;
+  startTime?: string | null;
+  endTime?: string | null;
+  exitCode?: number | null;
+  exitSignal?: number | null;
+  requested?: RequestedResources;
+  stdoutPath?: string | null;
+  stderrPath?: string | null;
+}
+
+const patchColumns: Record<keyof JobPatch, string> = {
+  slurmJobId: 'slurm_job_id',
+  state: 'state',
+  reason: 'reason',
+  submitTime: 'submit_time',
+  startTime: 'start_time',
+  endTime: 'end_time',
+  exitCode: 'exit_code',
+  exitSignal: 'exit_signal',
+  requested: 'requested',
+  stdoutPath: 'stdout_path',
+  stderrPath: 'stderr_path',
+};
+
+export interface NewJob {
+  clusterId: string;
+  name: string;
+  script: string;
+  scriptPath: string;
+  runDir: string;
+  sbatchArgs: string[];
+}
+
+const SELECT_JOB = `SELECT j.*, c.name AS cluster_name FROM jobs j JOIN clusters c ON c.id = j.cluster_id`;
+const terminalList = terminalStates.map((s) => `'${s}'`).join(', ');
+
+export class JobStore {
+  private readonly insertStmt;
+  private readonly byIdStmt;
+  private readonly byPrefixStmt;
+  private readonly bySlurmIdStmt;
+  private readonly activeStmt;
+
+  constructor(private readonly db: Db) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, created_at, updated_at)
+       VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @now, @now)`,
+    );
+    this.byIdStmt = db.prepare(`${SELECT_JOB} WHERE j.id = ?`);
+    this.byPrefixStmt = db.prepare(`${SELECT_JOB} WHERE j.id LIKE ? || '%' LIMIT 2`);
+    this.bySlurmIdStmt = db.prepare(`${SELECT_JOB} WHERE j.slurm_job_id = ? AND (? IS NULL OR c.name = ?) ORDER BY j.created_at DESC LIMIT 2`);
+    this.activeStmt = db.prepare(`${SELECT_JOB} WHERE j.state NOT IN (${terminalList}) ORDER BY j.created_at`);
+  }
+
+  /** A job record in state SUBMITTING, written before sbatch runs so no submission goes unrecorded. */
+  create(job: NewJob & { id?: string }): JobInfo {
+    const id = job.id ?? randomUUID();
+    this.insertStmt.run({
+      id,
+      cluster_id: job.clusterId,
+      name: job.name,
+      script: job.script,
+      script_path: job.scriptPath,
+      run_dir: job.runDir,
+      sbatch_args: JSON.stringify(job.sbatchArgs),
+      now: new Date().toISOString(),
+    });
+    return this.get(id);
+  }
+
+  get(id: string): JobInfo {
+    const r = this.byIdStmt.get(id) as JobRow | undefined;
+    if (!r) throw new RpcError(ErrorCode.NotFound, `no job ${id}`);
+    return jobFromRow(r);
+  }
+
+  /** Applies the changed fields; returns the job if anything changed, else undefined. */
+  update(id: string, patch: JobPatch): JobInfo | undefined {
+    const current = this.byIdStmt.get(id) as JobRow | undefined;
+    if (!current) throw new RpcError(ErrorCode.NotFound, `no job ${id}`);
+    const sets: string[] = [];
+    const values: Record<string, unknown> = { id };
+    for (const key of Object.keys(patch) as (keyof JobPatch)[]) {
+      const value = patch[key];
+      if (value === undefined) continue;
+      const column = patchColumns[key];
+      const stored = key === 'requested' ? JSON.stringify(value) : value;
+      if ((current as unknown as Record<string, unknown>)[column] === stored) continue;
+      sets.push(`${column} = @${column}`);
+      values[column] = stored;
+    }
+    if (sets.length === 0) return undefined;
+    values.updated_at = new Date().toISOString();
+    this.db.prepare(`UPDATE jobs SET ${sets.join(', ')}, updated_at = @updated_at WHERE id = @id`).run(values);
+    return this.get(id);
+  }
+
+  /** Resolves what a person typed: uuid, uuid prefix (>= 6), SLURM id, or CLUSTER:SLURMID. */
+  resolve(ref: string): JobDetail {
+    const trimmed = ref.trim();
+    const exact = this.byIdStmt.get(trimmed) as JobRow | undefined;
+    if (exact) return detailFromRow(exact);
+    const colon = /^([A-Za-z0-9][A-Za-z0-9._-]*):(\d+(?:[_+][0-9]+)?)$/.exec(trimmed);
+    if (colon || /^\d+(?:[_+][0-9]+)?$/.test(trimmed)) {
+      const cluster = colon ? colon[1]! : null;
+      const slurmId = colon ? colon[2]! : trimmed;
+      const rows = this.bySlurmIdStmt.all(slurmId, cluster, cluster) as JobRow[];
+      if (rows.length === 1) return detailFromRow(rows[0]!);
+      if (rows.length > 1) {
+        throw new RpcError(ErrorCode.Conflict, `SLURM job ${slurmId} exists on several clusters; say which: CLUSTER:${slurmId}`);
+      }
+    }
+    if (/^[0-9a-f-]{6,36}$/i.test(trimmed)) {
+      const rows = this.byPrefixStmt.all(trimmed.toLowerCase()) as JobRow[];
+      if (rows.length === 1) return detailFromRow(rows[0]!);
+      if (rows.length > 1) throw new RpcError(ErrorCode.Conflict, `"${trimmed}" matches several jobs; give more of the id`);
+    }
+    throw new RpcError(ErrorCode.NotFound, `no job "${trimmed}" (give its id, an id prefix, its SLURM id or CLUSTER:SLURMID)`);
+  }
+
+  list(filter: { cluster?: string; active?: boolean; limit: number }): JobInfo[] {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    if (filter.cluster) {
+      where.push('c.name = ?');
+      values.push(filter.cluster);
+    }
+    if (filter.active === true) where.push(`j.state NOT IN (${terminalList})`);
+    if (filter.active === false) where.push(`j.state IN (${terminalList})`);
+    const sql = `${SELECT_JOB} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...values, filter.limit) as JobRow[]).map(jobFromRow);
+  }
+
+  /** Jobs the poller still has to follow, oldest first. */
+  active(): JobInfo[] {
+    return (this.activeStmt.all() as JobRow[]).map(jobFromRow);
+  }
+}

@@ -1,0 +1,156 @@
+// Request handlers: plain functions of injected services, one per protocol
+// method, each receiving params already validated against the protocol.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { z } from 'zod';
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  requests,
+  type ConnectionState,
+  type DaemonStatusResult,
+  type LogLevel,
+  type RequestType,
+} from './protocol';
+import { RpcError } from './rpc/connection';
+import { schemaVersion, type Db } from './db/database';
+import type { ClusterRecord, ClusterStore, JobStore } from './db/registry';
+import type { ClusterConnections } from './connections';
+import type { JobService } from './jobs/service';
+import type { Poller } from './jobs/poller';
+import type { Logger } from './log';
+import type { ClientSession } from './server';
+import { DAEMON_VERSION } from './version';
+
+export interface HandlerContext {
+  session: ClientSession;
+  log: Logger;
+}
+
+export interface Services {
+  db: Db;
+  databasePath: string;
+  clusters: ClusterStore;
+  jobs: JobStore;
+  connections: ClusterConnections;
+  jobService: JobService;
+  poller: Poller;
+  status(): DaemonStatusResult;
+  setLogLevel(level: LogLevel): void;
+  requestShutdown(): void;
+}
+
+type Handler<T> = T extends RequestType<infer P, infer R, string> ? (params: z.output<P>, ctx: HandlerContext) => Promise<z.input<R>> | z.input<R> : never;
+export type Handlers = { [K in keyof typeof requests]: Handler<(typeof requests)[K]> };
+
+function clusterInfo(c: ClusterRecord, connection: ConnectionState) {
+  return { ...c, connection };
+}
+
+export function createHandlers(s: Services): Handlers {
+  return {
+    initialize(params, ctx) {
+      if (params.protocolVersion !== PROTOCOL_VERSION) {
+        throw new RpcError(
+          ErrorCode.ProtocolMismatch,
+          `the daemon speaks protocol ${PROTOCOL_VERSION}, the client ${params.protocolVersion}: restart the daemon (\`slurm-ml daemon stop\`) so the newer one runs`,
+          { protocolVersion: PROTOCOL_VERSION },
+        );
+      }
+      ctx.session.initialized = true;
+      ctx.session.clientName = params.clientName;
+      ctx.log.info('client initialized', { client: params.clientName, clientVersion: params.clientVersion });
+      return { protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, pid: process.pid };
+    },
+
+    'daemon/status'() {
+      return s.status();
+    },
+
+    'daemon/shutdown'(_p, ctx) {
+      ctx.log.info('shutdown requested', { client: ctx.session.clientName });
+      // Answer first, then stop.
+      setImmediate(() => s.requestShutdown());
+      return { stopping: true as const };
+    },
+
+    'daemon/setLogLevel'(params) {
+      s.setLogLevel(params.level);
+      return { level: params.level };
+    },
+
+    health() {
+      let database: { ok: boolean; path: string; schemaVersion: number; message: string | null };
+      try {
+        const check = s.db.pragma('quick_check', { simple: true });
+        database = { ok: check === 'ok', path: s.databasePath, schemaVersion: schemaVersion(s.db), message: check === 'ok' ? null : String(check) };
+      } catch (err) {
+        database = { ok: false, path: s.databasePath, schemaVersion: 0, message: (err as Error).message };
+      }
+      // Health must answer even when the database does not.
+      let clusters: { name: string; connection: ConnectionState }[] = [];
+      let activeJobs = 0;
+      if (database.ok) {
+        clusters = s.clusters.list().map((c) => ({ name: c.name, connection: s.connections.state(c.name) }));
+        activeJobs = s.jobs.active().length;
+      }
+      const poller = { ...s.poller.status(), activeJobs };
+      const ok = database.ok && clusters.every((c) => c.connection.status !== 'failed');
+      return { ok, database, clusters, poller };
+    },
+
+    'clusters/add'(params) {
+      const knownHostsFile = params.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
+      const c = s.clusters.add({ ...params, knownHostsFile });
+      return clusterInfo(c, s.connections.state(c.name));
+    },
+
+    'clusters/list'() {
+      return { clusters: s.clusters.list().map((c) => clusterInfo(c, s.connections.state(c.name))) };
+    },
+
+    async 'clusters/remove'(params) {
+      const active = s.jobs.list({ cluster: params.name, active: true, limit: 1 });
+      s.clusters.get(params.name);
+      if (active.length > 0) {
+        throw new RpcError(ErrorCode.Conflict, `cluster ${params.name} still has active jobs (e.g. ${active[0]!.slurmJobId ?? active[0]!.id}); cancel them or wait`);
+      }
+      s.clusters.remove(params.name);
+      await s.connections.disconnect(params.name);
+      return { removed: true as const };
+    },
+
+    async 'clusters/test'(params) {
+      const cluster = s.clusters.get(params.name);
+      const session = await s.connections.session(cluster);
+      const started = performance.now();
+      const who = await session.exec(['id', '-un']);
+      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      const version = await session.exec(['sinfo', '--version']);
+      const slurmVersion = version.code === 0 ? version.stdout.trim() || null : null;
+      return {
+        name: cluster.name,
+        hostKeyFingerprint: session.hostKeyFingerprint ?? 'unknown',
+        latencyMs,
+        slurmVersion,
+        remoteUser: who.stdout.trim(),
+      };
+    },
+
+    'jobs/submit'(params, ctx) {
+      return s.jobService.submit(params, ctx.log);
+    },
+
+    'jobs/list'(params) {
+      return { jobs: s.jobs.list(params) };
+    },
+
+    'jobs/get'(params) {
+      return s.jobs.resolve(params.ref);
+    },
+
+    'jobs/cancel'(params, ctx) {
+      return s.jobService.cancel(params.ref, ctx.log);
+    },
+  };
+}

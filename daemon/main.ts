@@ -1,0 +1,125 @@
+// The daemon process: reads its settings, takes the per-user lock, opens the
+// registry, starts serving on 127.0.0.1, announces itself in the state file,
+// and shuts down cleanly on SIGTERM/SIGINT or when its parent goes away.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LogLevel, PROTOCOL_VERSION } from './protocol';
+import { createLogger, type LogSink } from './log';
+import { acquireLock, AlreadyRunningError, ensureStateDir, statePaths, writeStateFile } from './state';
+import { openDatabase } from './db/database';
+import { createApp } from './app';
+import { listen, type ListeningServer } from './server';
+import { DAEMON_VERSION } from './version';
+
+/** Exit status when another daemon already holds the lock: the caller should connect to that one. */
+export const EXIT_ALREADY_RUNNING = 3;
+
+function wholeNumber(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${text}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'log-level': { type: 'string' },
+      port: { type: 'string' },
+      'poll-interval-ms': { type: 'string' },
+      'parent-pid': { type: 'string' },
+    },
+    strict: true,
+  });
+  const env = process.env;
+  const level = LogLevel.parse(values['log-level'] ?? env.SLURM_ML_LOG_LEVEL ?? 'info');
+  const sink: LogSink = { level, write: (line) => process.stderr.write(line) };
+  const log = createLogger(sink, { pid: process.pid });
+  const port = wholeNumber('--port', values.port ?? env.SLURM_ML_PORT, 0);
+  const pollIntervalMs = Math.max(250, wholeNumber('--poll-interval-ms', values['poll-interval-ms'] ?? env.SLURM_ML_POLL_INTERVAL_MS, 10_000));
+  const parentPid = wholeNumber('--parent-pid', values['parent-pid'], 0);
+
+  // Everything the daemon writes (registry, logs, state) is the user's alone.
+  process.umask(0o077);
+  const paths = statePaths(env);
+  ensureStateDir(paths.dir);
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(paths.lockFile);
+  } catch (err) {
+    if (err instanceof AlreadyRunningError) {
+      log.warn('not starting: another daemon runs', { otherPid: err.pid });
+      process.exit(EXIT_ALREADY_RUNNING);
+    }
+    throw err;
+  }
+
+  const db = openDatabase(paths.database);
+  const token = randomBytes(32).toString('hex');
+  const startedAt = new Date().toISOString();
+  let server: ListeningServer | undefined;
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('shutting down', { why });
+      try {
+        fs.unlinkSync(paths.stateFile);
+      } catch {
+        /* not written yet */
+      }
+      await app.close();
+      await server?.close();
+      db.close();
+      lock.release();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  const stopAndExit = (why: string) => void shutdown(why).then(() => process.exit(0));
+
+  const app = createApp({
+    db,
+    databasePath: paths.database,
+    log,
+    logSink: sink,
+    pollIntervalMs,
+    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt },
+    requestShutdown: () => stopAndExit('shutdown request'),
+  });
+
+  try {
+    server = await listen({ port, token, dispatcher: app.dispatcher, log });
+  } catch (err) {
+    log.error('cannot listen', { error: (err as Error).message, port });
+    await app.close();
+    db.close();
+    lock.release();
+    process.exit(1);
+  }
+  writeStateFile(paths.stateFile, { pid: process.pid, port: server.port, token, protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, startedAt });
+  log.info('listening', { host: '127.0.0.1', port: server.port, stateFile: paths.stateFile, database: paths.database, pollIntervalMs });
+  app.poller.start();
+
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => stopAndExit(sig));
+  if (parentPid > 0) {
+    // When the editor that started us dies without a word, go too.
+    const timer = setInterval(() => {
+      try {
+        process.kill(parentPid, 0);
+      } catch {
+        clearInterval(timer);
+        stopAndExit('parent process gone');
+      }
+    }, 5000);
+    timer.unref();
+  }
+  // A bug in one request must not take down every client's daemon.
+  process.on('uncaughtException', (err) => log.error('uncaught exception', { error: err.stack ?? String(err) }));
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'daemon failed to start', error: (err as Error)?.message ?? String(err) }) + '\n');
+  process.exit(1);
+});

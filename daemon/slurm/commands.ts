@@ -1,0 +1,218 @@
+// Argument vectors for the SLURM commands the daemon runs on the cluster.
+// They are arrays, never command strings: the SSH layer quotes each element,
+// so job names and paths with spaces, quotes or `;` pass through as data.
+//
+// Commands whose output we parse pin what the user's environment could change:
+// `env SLURM_TIME_FORMAT=standard` (a user's SLURM_TIME_FORMAT=relative in
+// .bashrc would print `Ystday 12:00`), and an explicit output format (a
+// SQUEUE_FORMAT/SACCT_FORMAT in the environment is overridden by -o/--format).
+import { isValidJobId } from './jobid';
+
+/**
+ * Column separator in squeue -o and sacct --delimiter output. The ASCII unit
+ * separator cannot occur in a path, partition, account or state, and in
+ * practice not in a job name; the free-text job name is also the last column
+ * and split off with a limit, so even a name holding it parses.
+ */
+export const FIELD_SEPARATOR = '\x1f';
+
+const PINNED_ENV = ['env', 'SLURM_TIME_FORMAT=standard'];
+
+/** squeue -o columns, in order: [field, format letter]. The job name must stay last. */
+export const SQUEUE_FIELDS = [
+  ['jobId', '%i'],
+  ['rawJobId', '%A'],
+  ['arrayJobId', '%F'],
+  ['arrayTaskId', '%K'],
+  ['state', '%T'],
+  ['reason', '%r'],
+  ['user', '%u'],
+  ['account', '%a'],
+  ['partition', '%P'],
+  ['qos', '%q'],
+  ['priority', '%Q'],
+  ['submitTime', '%V'],
+  ['startTime', '%S'],
+  ['endTime', '%e'],
+  ['timeUsed', '%M'],
+  ['timeLimit', '%l'],
+  ['timeLeft', '%L'],
+  ['numNodes', '%D'],
+  ['numCpus', '%C'],
+  ['minMemory', '%m'],
+  ['tresPerNode', '%b'],
+  ['nodeList', '%N'],
+  ['dependency', '%E'],
+  ['workDir', '%Z'],
+  ['name', '%j'],
+] as const;
+
+export type SqueueField = (typeof SQUEUE_FIELDS)[number][0];
+
+/** sacct --format columns, in order. JobName (free text) must stay last, WorkDir (a path) just before it. */
+export const SACCT_FIELDS = [
+  'JobID',
+  'JobIDRaw',
+  'State',
+  'ExitCode',
+  'DerivedExitCode',
+  'Reason',
+  'Submit',
+  'Eligible',
+  'Start',
+  'End',
+  'Elapsed',
+  'Timelimit',
+  'Partition',
+  'QOS',
+  'Account',
+  'User',
+  'NNodes',
+  'NCPUS',
+  'NTasks',
+  'ReqMem',
+  'ReqTRES',
+  'AllocTRES',
+  'NodeList',
+  'MaxRSS',
+  'MaxVMSize',
+  'TotalCPU',
+  'CPUTimeRAW',
+  'WorkDir',
+  'JobName',
+] as const;
+
+export type SacctField = (typeof SACCT_FIELDS)[number];
+
+/** sinfo -o columns, in order. The node list stays last. */
+export const SINFO_FIELDS = [
+  ['partition', '%R'],
+  ['partitionMarked', '%P'],
+  ['avail', '%a'],
+  ['timeLimit', '%l'],
+  ['defaultTime', '%L'],
+  ['nodes', '%D'],
+  ['nodesByState', '%F'],
+  ['cpusByState', '%C'],
+  ['cpusPerNode', '%c'],
+  ['memoryPerNode', '%m'],
+  ['gres', '%G'],
+  ['jobSize', '%s'],
+  ['nodeList', '%N'],
+] as const;
+
+export type SinfoField = (typeof SINFO_FIELDS)[number][0];
+
+export const SQUEUE_FORMAT = SQUEUE_FIELDS.map(([, f]) => f).join(FIELD_SEPARATOR);
+export const SACCT_FORMAT = SACCT_FIELDS.join(',');
+export const SINFO_FORMAT = SINFO_FIELDS.map(([, f]) => f).join(FIELD_SEPARATOR);
+
+export interface SbatchOptions {
+  /** --job-name; any text but newlines and NUL. */
+  jobName?: string;
+  /** Further sbatch options, each one argv element (`--time=10`, `--partition=long`), before the script. */
+  extraArgs?: readonly string[];
+  /** Arguments passed to the script, after it. */
+  scriptArgs?: readonly string[];
+}
+
+/** `sbatch --parsable [--job-name=NAME] [extra…] SCRIPT [args…]`; the reply is `ID` or `ID;CLUSTER`. */
+export function sbatchCommand(script: string, options: SbatchOptions = {}): string[] {
+  requireText('script', script);
+  const argv = ['sbatch', '--parsable'];
+  if (options.jobName !== undefined) {
+    requireText('job name', options.jobName);
+    argv.push(`--job-name=${options.jobName}`);
+  }
+  for (const a of options.extraArgs ?? []) {
+    requireLine('sbatch argument', a);
+    argv.push(a);
+  }
+  // A script path that starts with `-` would be read as an option.
+  argv.push(script.startsWith('-') ? `./${script}` : script);
+  for (const a of options.scriptArgs ?? []) {
+    requireLine('script argument', a);
+    argv.push(a);
+  }
+  return argv;
+}
+
+/** squeue for these jobs in every state (finished ones stay visible for MinJobAge after they end). */
+export function squeueCommand(jobIds: readonly string[]): string[] {
+  return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--jobs=${jobIdList(jobIds)}`, `--format=${SQUEUE_FORMAT}`];
+}
+
+/** squeue for every job of a user (e.g. to find jobs submitted outside the daemon). */
+export function squeueUserCommand(user: string): string[] {
+  requireText('user', user);
+  if (/[\s,]/.test(user)) throw new RangeError(`invalid user name: ${JSON.stringify(user)}`);
+  return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--user=${user}`, `--format=${SQUEUE_FORMAT}`];
+}
+
+/** One line per job (per array task when given an array's base id). */
+export function scontrolShowJobCommand(jobId: string): string[] {
+  requireJobId(jobId);
+  return [...PINNED_ENV, 'scontrol', '--oneliner', 'show', 'job', jobId];
+}
+
+/** Accounting rows of the jobs and their steps, from slurmdbd (works long after squeue forgot them). */
+export function sacctCommand(jobIds: readonly string[]): string[] {
+  return [
+    ...PINNED_ENV,
+    'sacct',
+    '--parsable2',
+    '--noheader',
+    `--delimiter=${FIELD_SEPARATOR}`,
+    `--jobs=${jobIdList(jobIds)}`,
+    `--format=${SACCT_FORMAT}`,
+  ];
+}
+
+export interface ScancelOptions {
+  /** e.g. `TERM`, `USR1`; default: SLURM's cancel (TERM, then KILL after KillWait). */
+  signal?: string;
+}
+
+export function scancelCommand(jobId: string, options: ScancelOptions = {}): string[] {
+  requireJobId(jobId);
+  const argv = ['scancel'];
+  if (options.signal !== undefined) {
+    if (!/^[A-Z0-9]+$/i.test(options.signal)) throw new RangeError(`invalid signal: ${JSON.stringify(options.signal)}`);
+    argv.push(`--signal=${options.signal}`);
+  }
+  argv.push(jobId);
+  return argv;
+}
+
+/** Partitions with their limits; a partition may take several lines (one per kind of node). */
+export function sinfoCommand(): string[] {
+  return ['sinfo', '--noheader', `--format=${SINFO_FORMAT}`];
+}
+
+export function sbatchVersionCommand(): string[] {
+  return ['sbatch', '--version'];
+}
+
+export function squeueVersionCommand(): string[] {
+  return ['squeue', '--version'];
+}
+
+function jobIdList(jobIds: readonly string[]): string {
+  if (jobIds.length === 0) throw new RangeError('no job ids');
+  for (const id of jobIds) requireJobId(id);
+  return jobIds.join(',');
+}
+
+function requireJobId(id: string): void {
+  if (!isValidJobId(id)) throw new RangeError(`invalid job id: ${JSON.stringify(id)}`);
+}
+
+function requireText(what: string, value: string): void {
+  if (typeof value !== 'string' || value === '') throw new RangeError(`${what} is empty`);
+  requireLine(what, value);
+}
+
+// Newlines would split a job name across output lines; NUL cannot pass through exec at all.
+function requireLine(what: string, value: string): void {
+  if (typeof value !== 'string' || /[\n\r\0]/.test(value)) throw new RangeError(`${what} must be one line of text`);
+}

@@ -1,0 +1,151 @@
+// Where the daemon keeps its per-user state, and the files through which a
+// client finds the running daemon: a state file (port + token, mode 0600) and
+// a lock that makes the daemon one instance per user.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+export interface StatePaths {
+  dir: string;
+  stateFile: string;
+  lockFile: string;
+  database: string;
+  logFile: string;
+}
+
+/** $SLURM_ML_STATE_DIR, else $XDG_STATE_HOME/slurm-ml, else ~/.local/state/slurm-ml. */
+export function statePaths(env: NodeJS.ProcessEnv = process.env): StatePaths {
+  const dir = env.SLURM_ML_STATE_DIR
+    ? path.resolve(env.SLURM_ML_STATE_DIR)
+    : path.join(env.XDG_STATE_HOME ? path.resolve(env.XDG_STATE_HOME) : path.join(os.homedir(), '.local', 'state'), 'slurm-ml');
+  return {
+    dir,
+    stateFile: path.join(dir, 'daemon.json'),
+    lockFile: path.join(dir, 'daemon.lock'),
+    database: path.join(dir, 'registry.db'),
+    logFile: path.join(dir, 'daemon.log'),
+  };
+}
+
+export function ensureStateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is masked by umask and ignored for an existing directory.
+  fs.chmodSync(dir, 0o700);
+}
+
+export const DaemonStateFile = z.object({
+  pid: z.number().int(),
+  port: z.number().int(),
+  token: z.string().min(32),
+  protocolVersion: z.number().int(),
+  daemonVersion: z.string(),
+  startedAt: z.string(),
+});
+export type DaemonStateFile = z.infer<typeof DaemonStateFile>;
+
+export function writeStateFile(file: string, data: DaemonStateFile): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  // Created 0600 from the start: the token must never be readable by others, not even briefly.
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+export function readStateFile(file: string): DaemonStateFile | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const parsed = DaemonStateFile.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True if the process exists and is not a zombie (PID 1 here may reap late). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    // No /proc (not Linux): kill(0) said it exists.
+    return true;
+  }
+}
+
+export class AlreadyRunningError extends Error {
+  constructor(readonly pid: number) {
+    super(`a slurm-ml daemon is already running for this user (pid ${pid})`);
+  }
+}
+
+export interface Lock {
+  release(): void;
+}
+
+/** An exclusive lock file holding our pid; a lock left by a dead process is taken over. */
+export function acquireLock(lockFile: string): Lock {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const fd = fs.openSync(lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          try {
+            if (fs.readFileSync(lockFile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lockFile);
+          } catch {
+            /* already gone */
+          }
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = NaN;
+    try {
+      holder = Number.parseInt(fs.readFileSync(lockFile, 'utf8').trim(), 10);
+    } catch {
+      continue; // removed meanwhile; try again
+    }
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
+      throw new AlreadyRunningError(holder);
+    }
+    if (!Number.isInteger(holder)) {
+      // A lock being written right now has no pid yet; give its writer a moment.
+      const age = Date.now() - fs.statSync(lockFile).mtimeMs;
+      if (age < 2000) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        continue;
+      }
+    }
+    // Stale: its process is gone. Remove it only if it still names that process.
+    try {
+      const again = fs.readFileSync(lockFile, 'utf8').trim();
+      if (!Number.isInteger(holder) || again === String(holder)) fs.unlinkSync(lockFile);
+    } catch {
+      /* someone else removed it */
+    }
+  }
+  throw new Error(`could not take the daemon lock ${lockFile}`);
+}
