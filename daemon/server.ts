@@ -74,6 +74,7 @@ export class Dispatcher {
     const started = performance.now();
     const done = (outcome: string, extra: Record<string, unknown> = {}) =>
       ({ ms: Math.round((performance.now() - started) * 10) / 10, outcome, ...extra });
+    log.debug('request received');
     try {
       const def = (requests as Record<string, (typeof requests)[keyof typeof requests]>)[req.method];
       if (!def) throw new RpcError(ErrorCode.MethodNotFound, `unknown method "${req.method}"`);

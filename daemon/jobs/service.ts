@@ -134,13 +134,14 @@ export class JobService {
     const needDetail: JobInfo[] = [];
     for (const job of tracked) {
       const row = rows.get(job.slurmJobId!);
-      if (row) this.changed(this.d.jobs.update(job.id, patchFromSqueue(row)));
+      // An ended job is recorded once, with its exit code: squeue alone does not know it.
+      if (row && !isTerminalState(row.state)) this.changed(this.d.jobs.update(job.id, patchFromSqueue(row)));
       if (!row || isTerminalState(row.state) || job.stdoutPath === null) needDetail.push(job);
     }
-    await Promise.all(needDetail.map((job) => this.refreshDetail(cluster, job, s, rows.has(job.slurmJobId!))));
+    await Promise.all(needDetail.map((job) => this.refreshDetail(cluster, job, s, rows.get(job.slurmJobId!))));
   }
 
-  private async refreshDetail(cluster: ClusterRecord, job: JobInfo, s: RemoteSession, inSqueue: boolean): Promise<void> {
+  private async refreshDetail(cluster: ClusterRecord, job: JobInfo, s: RemoteSession, squeueRow: SqueueJob | undefined): Promise<void> {
     const sc = await s.exec(scontrolShowJobCommand(job.slurmJobId!), { timeoutMs: 30_000 });
     if (sc.code === 0) {
       const parsed = parseScontrolJobs(sc.stdout);
@@ -150,7 +151,10 @@ export class JobService {
         return;
       }
     }
-    if (inSqueue) return;
+    if (squeueRow) {
+      this.changed(this.d.jobs.update(job.id, patchFromSqueue(squeueRow)));
+      return;
+    }
     // The controller forgot the job (MinJobAge passed): ask the accounting database.
     const sa = await s.exec(sacctCommand([job.slurmJobId!]), { timeoutMs: 60_000 });
     if (sa.code === 0) {
@@ -206,7 +210,7 @@ function patchFromScontrol(row: ScontrolJob): JobPatch {
     exitSignal: terminal && row.exitCode ? row.exitCode.signal : null,
     stdoutPath: row.stdOut,
     stderrPath: row.stdErr,
-    requested: requestedFrom(row, row.fields['ReqTRES'] ?? null),
+    requested: requestedFrom(row, row.tres?.text ?? null),
   };
 }
 

@@ -134,6 +134,8 @@ export function parseSacctLine(line: string, options: TimestampOptions = {}): Sa
   const jobId = c.JobID.trim();
   const id = parseJobId(jobId.replace(/\+$/, ''));
   if (id === null) return `not a job id: ${JSON.stringify(jobId.slice(0, 40))}`;
+  // One upper-case word, maybe `by UID` or cut with `+`; anything else means misaligned columns.
+  if (!/^[A-Z][A-Z_]*(?:\+| by \S+)?$/.test(c.State.trim())) return `not a job state: ${JSON.stringify(c.State.slice(0, 40))}`;
   const st = normalizeJobState(c.State);
   return {
     jobId,
@@ -162,7 +164,8 @@ export function parseSacctLine(line: string, options: TimestampOptions = {}): Sa
     reqMem: parseSlurmMemory(c.ReqMem),
     reqTres: parseTres(c.ReqTRES),
     allocTres: parseTres(c.AllocTRES),
-    nodeList: optionalText(c.NodeList),
+    // A job that never ran has `None assigned`.
+    nodeList: c.NodeList.trim() === 'None assigned' ? null : optionalText(c.NodeList),
     // sacct prints these in kilobytes when it prints no unit.
     maxRssBytes: parseSlurmMemoryBytes(c.MaxRSS, 'K'),
     maxVmSizeBytes: parseSlurmMemoryBytes(c.MaxVMSize, 'K'),

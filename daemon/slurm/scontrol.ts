@@ -190,7 +190,8 @@ export function parseScontrolJobLine(line: string, options: TimestampOptions = {
     stdErr: optionalText(f.StdErr),
     stdIn: optionalText(f.StdIn),
     command: optionalText(f.Command),
-    comment: optionalText(f.Comment),
+    // scontrol prints `Comment=text  StdErr=`: the comment carries one space of its own at the end.
+    comment: optionalText(f.Comment?.replace(/ $/, '')),
   };
 }
 
@@ -204,10 +205,10 @@ interface Boundary {
   valueAt: number;
 }
 
-/** The line's `[key, value]` pairs in order, values verbatim (only the line's trailing whitespace dropped). */
+/** The line's `[key, value]` pairs in order, values verbatim (only whitespace around the whole line dropped). */
 export function splitScontrolPairs(line: string): Array<[string, string]> {
   if (typeof line !== 'string') return [];
-  const text = line.replace(/\s+$/, '');
+  const text = line.trim();
   const candidates: Boundary[] = [];
   for (const m of text.matchAll(CANDIDATE)) {
     const key = m[1] as string;

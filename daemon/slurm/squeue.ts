@@ -78,6 +78,8 @@ export function parseSqueueLine(line: string, options: TimestampOptions = {}): S
   const jobId = c.jobId.trim();
   const id = parseJobId(jobId);
   if (id === null) return `not a job id: ${JSON.stringify(jobId.slice(0, 40))}`;
+  // Any state, known or from a newer release, is one upper-case word; anything else means misaligned columns.
+  if (!/^[A-Z][A-Z_]*$/.test(c.state.trim())) return `not a job state: ${JSON.stringify(c.state.slice(0, 40))}`;
   const st = normalizeJobState(c.state);
   return {
     jobId,

@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   sacctCommand,
   sbatchCommand,
@@ -24,7 +25,7 @@ import {
 } from '../../daemon/slurm/commands';
 import { shellCommand, shellCommandInDir } from '../../daemon/ssh/quote';
 
-const OUT_DIR = path.resolve(import.meta.dirname, '../fixtures/slurm');
+const OUT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/slurm');
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
 
 interface Env {
@@ -167,8 +168,9 @@ async function waitFor(what: string, ids: string[], ok: (state: string | undefin
 
 async function main(): Promise<void> {
   fs.mkdirSync(OUT_DIR, { recursive: true });
+  // Only what a recording writes: README.md and fixtures.ts stay.
   for (const f of fs.readdirSync(OUT_DIR)) {
-    if (f !== 'README.md') fs.rmSync(path.join(OUT_DIR, f));
+    if (f.endsWith('.txt') || f === 'manifest.json') fs.rmSync(path.join(OUT_DIR, f));
   }
   console.log(`recording into ${OUT_DIR}`);
   manifest.clusterTimeZone = (await must(['date', '+%Z %z'])).trim();

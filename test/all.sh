@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh Debian machine (as root) and runs every test:
+# type-check, build, unit tests, and integration tests against the local SLURM
+# cluster over SSH (started here by test/cluster/up.sh).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$SECONDS
+bash test/setup.sh
+bash test/cluster/up.sh
+npm run --silent typecheck
+npm run --silent build
+npm run --silent test:unit
+npm run --silent test:integration
+echo "all tests passed in $((SECONDS - started)) s"

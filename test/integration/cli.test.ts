@@ -1,0 +1,243 @@
+// The vertical slice as a user drives it: the `slurm-ml` CLI starts a daemon,
+// which submits over real SSH to the real local SLURM cluster
+// (test/cluster/up.sh); every job's final state is read back through the CLI.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { connectToRunningDaemon } from '../../daemon/client';
+import { statePaths } from '../../daemon/state';
+import { ErrorCode, JobsSubmit, type JobDetail, type JobInfo } from '../../daemon/protocol';
+import { RpcError } from '../../daemon/rpc/connection';
+import { SshSession } from '../../daemon/ssh/session';
+import { scontrolShowJobCommand } from '../../daemon/slurm/commands';
+import { parseScontrolJobs } from '../../daemon/slurm/scontrol';
+
+const root = path.resolve(__dirname, '..', '..');
+const cliPath = path.join(root, 'bin', 'slurm-ml');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let env: ClusterEnv;
+let stateDir: string;
+let work: string;
+
+function cli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { env: { ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' }, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function cliJson<T>(args: string[]): Promise<T> {
+  const r = await cli([...args, '--json']);
+  assert.equal(r.code, 0, `slurm-ml ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+function script(name: string, body: string): string {
+  const file = path.join(work, name);
+  fs.writeFileSync(file, `#!/bin/bash\n${body}\n`);
+  return file;
+}
+
+async function waitForJob(id: string, pred: (j: JobDetail) => boolean, what: string, timeoutMs = 120_000): Promise<JobDetail> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobDetail | undefined;
+  while (Date.now() < deadline) {
+    last = await cliJson<JobDetail>(['job', id]);
+    if (pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail(`job ${id} never became ${what}; last state ${last?.state}`);
+}
+
+before(async () => {
+  env = loadClusterEnv();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-cli-'));
+  stateDir = path.join(work, 'state');
+  const added = await cli([
+    'cluster', 'add', 'local',
+    '--host', env.host, '--port', String(env.port), '--user', env.user,
+    '--identity', env.identityFile, '--known-hosts', env.knownHostsFile,
+  ]);
+  assert.equal(added.code, 0, added.stderr);
+});
+
+after(async () => {
+  await cli(['daemon', 'stop']);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('slurm-ml against the local cluster', () => {
+  // The TIMEOUT job takes 60-90 s (SLURM's 1-minute minimum and ~30 s enforcement
+  // granularity), so it is submitted first and checked last.
+  let timeoutJob: Promise<CliResult>;
+  before(() => {
+    timeoutJob = cli(['submit', script('too-long.sh', 'sleep 600'), '--cluster', 'local', '--wait', '--json', '--', '--time=1'], 240_000);
+  });
+
+  test('cluster test connects, verifies the pinned host key and finds SLURM', async () => {
+    const r = await cliJson<{ hostKeyFingerprint: string; remoteUser: string; slurmVersion: string | null }>(['cluster', 'test', 'local']);
+    assert.equal(r.hostKeyFingerprint, env.hostKeyFingerprint);
+    assert.equal(r.remoteUser, env.user);
+    assert.match(r.slurmVersion ?? '', /^slurm/);
+  });
+
+  test('a job that exits 0 ends COMPLETED; --wait exits 0', async () => {
+    const r = await cli(['submit', script('ok.sh', 'echo "hello from $SLURM_JOB_ID"'), '--cluster', 'local', '--wait', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout) as JobInfo;
+    assert.equal(job.state, 'COMPLETED');
+    assert.equal(job.exitCode, 0);
+    assert.ok(job.startTime && job.endTime, 'start and end times recorded');
+    const read = await cliJson<JobDetail>(['job', job.slurmJobId!]);
+    assert.equal(read.id, job.id);
+    assert.equal(read.state, 'COMPLETED');
+    assert.match(read.script, /echo "hello from \$SLURM_JOB_ID"/);
+    assert.equal(read.stdoutPath, `${read.runDir}/slurm-${job.slurmJobId}.out`);
+  });
+
+  test('a job that exits 3 ends FAILED with exit code 3; --wait exits 4', async () => {
+    const r = await cli(['submit', script('fail.sh', 'echo about to fail; exit 3'), '--cluster', 'local', '--wait', '--json']);
+    assert.equal(r.code, 4, r.stderr);
+    const job = JSON.parse(r.stdout) as JobInfo;
+    assert.equal(job.state, 'FAILED');
+    assert.equal(job.exitCode, 3);
+    const listed = await cliJson<{ jobs: JobInfo[] }>(['jobs']);
+    assert.equal(listed.jobs.find((j) => j.id === job.id)?.state, 'FAILED');
+  });
+
+  test('a running job cancelled with `slurm-ml cancel` ends CANCELLED', async () => {
+    const submitted = await cliJson<JobInfo>(['submit', script('sleeper.sh', 'sleep 600'), '--cluster', 'local', '--name', 'to be cancelled']);
+    assert.match(submitted.slurmJobId ?? '', /^\d+$/);
+    await waitForJob(submitted.id, (j) => j.state === 'RUNNING', 'RUNNING');
+    const r = await cli(['cancel', submitted.id.slice(0, 8)]);
+    assert.equal(r.code, 0, r.stderr);
+    const done = await waitForJob(submitted.id, (j) => j.terminal, 'terminal', 60_000);
+    assert.equal(done.state, 'CANCELLED');
+    const again = await cli(['cancel', submitted.id]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already ended \(CANCELLED\)/);
+  });
+
+  test("names and paths with ', ;, $(…), backticks, spaces and newlines are submitted literally; nothing runs", async () => {
+    // Relative markers: a command that ran would create them in its working directory
+    // (the run directory or the user's home on the cluster, or here).
+    const marker = `slurm-ml-injected-${process.pid}`;
+    const evilDir = path.join(work, `dir with 'quotes'; $(touch ${marker}-dir)`);
+    fs.mkdirSync(evilDir);
+    const fileName = `it's; $(touch ${marker}-file) \`touch ${marker}-tick\`\nline2.sh`;
+    const file = path.join(evilDir, fileName);
+    fs.writeFileSync(file, '#!/bin/bash\necho "$SLURM_JOB_NAME"\n');
+    const name = `job's; $(touch ${marker}-name) \`touch ${marker}-tick2\` & | > x`;
+    const r = await cli(['submit', file, '--cluster', 'local', '--name', name, '--wait', '--json', '--', `--comment=$(touch ${marker}-comment); '`]);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout) as JobDetail;
+    assert.equal(job.state, 'COMPLETED');
+    assert.equal(job.name, name);
+    // What SLURM itself recorded, read over SSH.
+    const ssh = new SshSession({ name: 'check', host: env.host, port: env.port, user: env.user, identityFile: env.identityFile, knownHostsFile: env.knownHostsFile });
+    try {
+      const sc = await ssh.exec(scontrolShowJobCommand(job.slurmJobId!));
+      const parsed = parseScontrolJobs(sc.stdout);
+      assert.ok(parsed.ok, sc.stdout + sc.stderr);
+      const rec = parsed.value[0]!;
+      assert.equal(rec.jobName, name);
+      assert.equal(rec.comment, `$(touch ${marker}-comment); '`);
+      assert.equal(path.posix.basename(rec.command ?? ''), `it's; $(touch ${marker}-file) \`touch ${marker}-tick\`_line2.sh`);
+      const out = await ssh.readFile(`${job.runDir}/slurm-${job.slurmJobId}.out`);
+      assert.equal(out.toString(), `${name}\n`);
+    } finally {
+      await ssh.close();
+    }
+    const home = path.dirname(path.dirname(path.dirname(job.runDir)));
+    const touched = [home, job.runDir, os.tmpdir(), process.cwd(), work].flatMap((d) =>
+      fs.readdirSync(d).filter((f) => f.startsWith(marker)).map((f) => path.join(d, f)),
+    );
+    assert.deepEqual(touched, [], 'a command in a name or path was executed');
+  });
+
+  test('a job name with a newline is refused with a clear error before anything is submitted', async () => {
+    const before = (await cliJson<{ jobs: JobInfo[] }>(['jobs'])).jobs.length;
+    const r = await cli(['submit', script('nl.sh', 'true'), '--cluster', 'local', '--name', 'two\nlines']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /params\.name: a job name must be one line/);
+    assert.equal((await cliJson<{ jobs: JobInfo[] }>(['jobs'])).jobs.length, before);
+  });
+
+  test('sbatch refusing a job is a SlurmCommandFailed error with its message; the attempt is recorded', async () => {
+    const r = await cli(['submit', script('badpart.sh', 'true'), '--cluster', 'local', '--', '--partition=no-such-partition']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /sbatch on local refused the job: .*invalid partition/i);
+    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'cli-test' });
+    assert.ok(d, 'daemon is running');
+    try {
+      await assert.rejects(
+        d.rpc.request(JobsSubmit, { cluster: 'local', script: '#!/bin/sh\ntrue\n', scriptName: 'x.sh', sbatchArgs: ['--qos=no-such-qos'] }),
+        (err: unknown) => err instanceof RpcError && err.code === ErrorCode.SlurmCommandFailed && /qos/i.test(err.message),
+      );
+    } finally {
+      d.rpc.close();
+    }
+    const { jobs } = await cliJson<{ jobs: JobInfo[] }>(['jobs']);
+    const failed = jobs.filter((j) => j.state === 'SUBMIT_FAILED');
+    assert.ok(failed.length >= 2, 'refused submissions are kept with their reason');
+    assert.ok(failed.every((j) => j.terminal && j.reason));
+  });
+
+  test('a job over its time limit ends TIMEOUT; --wait exits 4', async () => {
+    const r = await timeoutJob;
+    assert.equal(r.code, 4, r.stderr);
+    const job = JSON.parse(r.stdout) as JobInfo;
+    assert.equal(job.state, 'TIMEOUT');
+    assert.equal(job.requested.timeLimitSeconds, 60);
+    const read = await cliJson<JobDetail>(['job', `local:${job.slurmJobId}`]);
+    assert.equal(read.state, 'TIMEOUT');
+  });
+});
+
+describe('host keys', () => {
+  test('a host key that does not match known_hosts fails `cluster test` with the offered fingerprint', async () => {
+    const other = path.join(work, 'other_key');
+    await new Promise<void>((res, rej) => execFile('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other], (e) => (e ? rej(e) : res())));
+    const pub = fs.readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    const kh = path.join(work, 'known_hosts_wrong');
+    fs.writeFileSync(kh, `[${env.host}]:${env.port} ${pub}\n`);
+    const add = await cli(['cluster', 'add', 'spoofed', '--host', env.host, '--port', String(env.port), '--user', env.user, '--identity', env.identityFile, '--known-hosts', kh]);
+    assert.equal(add.code, 0, add.stderr);
+    const r = await cli(['cluster', 'test', 'spoofed']);
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(env.hostKeyFingerprint), `fingerprint missing from: ${r.stderr}`);
+    assert.match(r.stderr, /changed|does not match/i);
+    const list = await cliJson<{ clusters: { name: string; connection: { status: string } }[] }>(['cluster', 'list']);
+    assert.equal(list.clusters.find((c) => c.name === 'spoofed')?.connection.status, 'failed');
+  });
+
+  test('an unknown host key is refused with its fingerprint', async () => {
+    const kh = path.join(work, 'known_hosts_empty');
+    fs.writeFileSync(kh, '');
+    const add = await cli(['cluster', 'add', 'stranger', '--host', env.host, '--port', String(env.port), '--user', env.user, '--identity', env.identityFile, '--known-hosts', kh]);
+    assert.equal(add.code, 0, add.stderr);
+    const r = await cli(['cluster', 'test', 'stranger']);
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(env.hostKeyFingerprint), `fingerprint missing from: ${r.stderr}`);
+    const s = await cli(['submit', script('never.sh', 'true'), '--cluster', 'stranger']);
+    assert.equal(s.code, 1);
+    assert.ok(s.stderr.includes(env.hostKeyFingerprint));
+  });
+});
