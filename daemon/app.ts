@@ -47,7 +47,7 @@ export function createApp(o: AppOptions): App {
     onJobChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
   });
   const poller = new Poller({ jobService, jobs, intervalMs: o.pollIntervalMs, log: o.log });
-  jobService.onSubmitted = () => poller.kick();
+  jobService.onActivity = () => poller.kick();
   const status = (): DaemonStatusResult => ({
     pid: process.pid,
     port: o.location.port(),

@@ -168,6 +168,8 @@ function detailFromRow(r: JobRow): JobDetail {
 /** Fields the poller and the submitter may change after creation. */
 export interface JobPatch {
   slurmJobId?: string | null;
+  /** As SLURM has it: a script's own #SBATCH --job-name wins over the default. */
+  name?: string;
   state?: string;
   reason?: string | null;
   submitTime?: string | null;
@@ -182,6 +184,7 @@ export interface JobPatch {
 
 const patchColumns: Record<keyof JobPatch, string> = {
   slurmJobId: 'slurm_job_id',
+  name: 'name',
   state: 'state',
   reason: 'reason',
   submitTime: 'submit_time',

@@ -14,6 +14,9 @@ export interface PollerStatus {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** After a submit or cancel, poll this often for a while: that is when people watch. */
+const FAST_INTERVAL_MS = 2000;
+const FAST_PERIOD_MS = 60_000;
 
 export class Poller {
   private timer: NodeJS.Timeout | undefined;
@@ -22,6 +25,7 @@ export class Poller {
   private again = false;
   private lastCycleAt: string | null = null;
   private lastError: string | null = null;
+  private fastUntil = 0;
   private readonly failures = new Map<string, { count: number; until: number }>();
 
   constructor(
@@ -42,6 +46,7 @@ export class Poller {
   /** Poll soon (after a submit or cancel) instead of at the next interval. */
   kick(): void {
     if (!this.running) return;
+    this.fastUntil = Date.now() + FAST_PERIOD_MS;
     if (this.cycling) this.again = true;
     else this.schedule(200);
   }
@@ -68,7 +73,8 @@ export class Poller {
       this.cycling = undefined;
       const soon = this.again;
       this.again = false;
-      this.schedule(soon ? 200 : this.d.intervalMs);
+      const interval = Date.now() < this.fastUntil ? Math.min(FAST_INTERVAL_MS, this.d.intervalMs) : this.d.intervalMs;
+      this.schedule(soon ? 200 : interval);
     });
     return this.cycling;
   }

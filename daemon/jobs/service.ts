@@ -42,7 +42,8 @@ function firstLines(text: string, n = 3): string {
 const FORGOTTEN_AFTER_MS = 10 * 60_000;
 
 export class JobService {
-  onSubmitted: () => void = () => {};
+  /** Called after a submit or cancel, when someone is likely watching. */
+  onActivity: () => void = () => {};
 
   constructor(private readonly d: JobServiceDeps) {}
 
@@ -52,6 +53,7 @@ export class JobService {
 
   async submit(req: SubmitRequest, log: Logger): Promise<JobInfo> {
     const cluster = this.d.clusters.get(req.cluster);
+    // Until SLURM says otherwise (a #SBATCH --job-name in the script), the job is named after its script.
     const name = req.name ?? req.scriptName;
     const session = await this.d.connections.session(cluster);
     const id = randomUUID();
@@ -60,7 +62,7 @@ export class JobService {
     const scriptPath = `${runDir}/${remoteFileName(req.scriptName)}`;
     let argv: string[];
     try {
-      argv = sbatchCommand(scriptPath, { jobName: name, extraArgs: req.sbatchArgs });
+      argv = sbatchCommand(scriptPath, { jobName: req.name, extraArgs: req.sbatchArgs });
     } catch (err) {
       throw new RpcError(ErrorCode.InvalidParams, (err as Error).message);
     }
@@ -88,7 +90,7 @@ export class JobService {
     this.changed(job);
     // Paths and resources as SLURM resolved them; the poller would get them too, a moment later.
     await this.refresh(cluster, [job], session).catch((err: unknown) => log.warn('first refresh failed', { error: (err as Error).message }));
-    this.onSubmitted();
+    this.onActivity();
     return this.d.jobs.get(id);
   }
 
@@ -103,6 +105,7 @@ export class JobService {
       throw new RpcError(ErrorCode.SlurmCommandFailed, `scancel ${job.slurmJobId} on ${cluster.name} failed: ${firstLines(r.stderr || r.stdout)}`);
     }
     log.info('job cancelled', { job: job.id, slurmJobId: job.slurmJobId });
+    this.onActivity();
     await this.refresh(cluster, [job], session).catch((err: unknown) => log.warn('refresh after cancel failed', { error: (err as Error).message }));
     return this.d.jobs.get(job.id);
   }
@@ -188,6 +191,7 @@ function requestedFrom(row: { partition: string | null; qos: string | null; acco
 function patchFromSqueue(row: SqueueJob): JobPatch {
   const started = row.state !== 'PENDING';
   return {
+    name: row.name,
     state: row.state as JobState,
     reason: row.reason,
     submitTime: row.submitTime ?? undefined,
@@ -201,6 +205,7 @@ function patchFromScontrol(row: ScontrolJob): JobPatch {
   const terminal = isTerminalState(row.state);
   const started = row.state !== 'PENDING';
   return {
+    name: row.jobName,
     state: row.state,
     reason: row.reason,
     submitTime: row.submitTime ?? undefined,

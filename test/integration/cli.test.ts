@@ -99,10 +99,11 @@ describe('slurm-ml against the local cluster', () => {
   });
 
   test('a job that exits 0 ends COMPLETED; --wait exits 0', async () => {
-    const r = await cli(['submit', script('ok.sh', 'echo "hello from $SLURM_JOB_ID"'), '--cluster', 'local', '--wait', '--json']);
+    const r = await cli(['submit', script('ok.sh', '#SBATCH --job-name=named-in-script\necho "hello from $SLURM_JOB_ID"'), '--cluster', 'local', '--wait', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const job = JSON.parse(r.stdout) as JobInfo;
     assert.equal(job.state, 'COMPLETED');
+    assert.equal(job.name, 'named-in-script', "the script's own #SBATCH --job-name is kept");
     assert.equal(job.exitCode, 0);
     assert.ok(job.startTime && job.endTime, 'start and end times recorded');
     const read = await cliJson<JobDetail>(['job', job.slurmJobId!]);
