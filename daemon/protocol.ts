@@ -173,7 +173,8 @@ export type ClusterInfo = z.infer<typeof ClusterInfo>;
 /**
  * SLURM job states as SLURM names them (PENDING, RUNNING, COMPLETED, FAILED,
  * CANCELLED, TIMEOUT, OUT_OF_MEMORY, ...), plus SUBMITTING before sbatch
- * answered and UNKNOWN when the cluster no longer knows the job.
+ * answered, SUBMIT_FAILED when sbatch refused the job, and LOST when the
+ * cluster no longer knows a job it never reported finished.
  */
 export const JobState = z.string().regex(/^[A-Z_]+$/);
 export type JobState = z.infer<typeof JobState>;

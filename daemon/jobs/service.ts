@@ -38,7 +38,7 @@ function firstLines(text: string, n = 3): string {
   return text.trim().split('\n').slice(0, n).join(' | ');
 }
 
-/** How long a job may be missing from both squeue and sacct before it is given up as UNKNOWN. */
+/** How long a job may be missing from both squeue and sacct before it is given up as LOST. */
 const FORGOTTEN_AFTER_MS = 10 * 60_000;
 
 export class JobService {
@@ -171,9 +171,14 @@ export class JobService {
     }
     const age = Date.now() - Date.parse(job.submitTime ?? job.createdAt);
     if (age > FORGOTTEN_AFTER_MS) {
-      this.changed(this.d.jobs.update(job.id, { state: 'UNKNOWN', reason: `${cluster.name} no longer knows job ${job.slurmJobId}` }));
+      this.changed(this.d.jobs.update(job.id, { state: 'LOST', reason: `${cluster.name} no longer knows job ${job.slurmJobId}` }));
     }
   }
+}
+
+/** A state this code does not know (a newer SLURM) is left out of the patch: the record keeps its last known state and stays polled. */
+function knownState(state: string): JobState | undefined {
+  return state === 'UNKNOWN' ? undefined : state;
 }
 
 function requestedFrom(row: { partition: string | null; qos: string | null; account: string | null; timeLimitSeconds: number | null; numNodes: number | null; numCpus: number | null }, tres: string | null) {
@@ -192,7 +197,7 @@ function patchFromSqueue(row: SqueueJob): JobPatch {
   const started = row.state !== 'PENDING';
   return {
     name: row.name,
-    state: row.state as JobState,
+    state: knownState(row.state),
     reason: row.reason,
     submitTime: row.submitTime ?? undefined,
     // For pending jobs squeue prints the expected start and end; those are not facts.
@@ -206,7 +211,7 @@ function patchFromScontrol(row: ScontrolJob): JobPatch {
   const started = row.state !== 'PENDING';
   return {
     name: row.jobName,
-    state: row.state,
+    state: knownState(row.state),
     reason: row.reason,
     submitTime: row.submitTime ?? undefined,
     startTime: started ? row.startTime : null,
@@ -221,7 +226,7 @@ function patchFromScontrol(row: ScontrolJob): JobPatch {
 
 function patchFromSacct(row: SacctJob): JobPatch {
   return {
-    state: row.state,
+    state: knownState(row.state),
     reason: row.reason,
     submitTime: row.submit ?? undefined,
     startTime: row.start,

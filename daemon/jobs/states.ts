@@ -1,24 +1,12 @@
-// SLURM job states the daemon treats as final: once a job is in one of these,
-// it is no longer polled.
-const TERMINAL = new Set([
-  'COMPLETED',
-  'FAILED',
-  'CANCELLED',
-  'TIMEOUT',
-  'OUT_OF_MEMORY',
-  'NODE_FAIL',
-  'PREEMPTED',
-  'BOOT_FAIL',
-  'DEADLINE',
-  'REVOKED',
-  'SPECIAL_EXIT',
-  // Our own: the submission failed before SLURM had the job, or the cluster forgot it.
-  'SUBMIT_FAILED',
-  'UNKNOWN',
-]);
+// The states a job record can be in: SLURM's own, plus two of the daemon's.
+// A record in a terminal state is no longer polled.
+import { TERMINAL_JOB_STATES, isTerminalState as isTerminalSlurmState } from '../slurm/jobstate';
 
-export const terminalStates: readonly string[] = [...TERMINAL];
+/** SUBMIT_FAILED: sbatch refused the job. LOST: the cluster no longer knows a job it never reported finished. */
+const OWN_TERMINAL = ['SUBMIT_FAILED', 'LOST'] as const;
+
+export const terminalStates: readonly string[] = [...TERMINAL_JOB_STATES, ...OWN_TERMINAL];
 
 export function isTerminalState(state: string): boolean {
-  return TERMINAL.has(state);
+  return (OWN_TERMINAL as readonly string[]).includes(state) || (state !== 'UNKNOWN' && isTerminalSlurmState(state));
 }

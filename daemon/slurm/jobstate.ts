@@ -108,7 +108,7 @@ export function normalizeJobState(text: string): NormalizedJobState {
   return result;
 }
 
-const TERMINAL = new Set<JobState>([
+export const TERMINAL_JOB_STATES: readonly KnownJobState[] = [
   'COMPLETED',
   'FAILED',
   'CANCELLED',
@@ -119,7 +119,8 @@ const TERMINAL = new Set<JobState>([
   'BOOT_FAIL',
   'DEADLINE',
   'REVOKED',
-]);
+];
+const TERMINAL = new Set<JobState>(TERMINAL_JOB_STATES);
 
 /**
  * True when the job will not run again on its own. PREEMPTED counts: a
