@@ -1,13 +1,16 @@
 // Builds the daemon's services around one database and wires their change
 // events to client notifications. main.ts adds the socket and the process
 // concerns; tests use this directly with an in-memory database.
-import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, type DaemonStatusResult } from './protocol';
+import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
 import type { Logger, LogSink } from './log';
 import type { Db } from './db/database';
 import { ClusterStore, JobStore } from './db/registry';
-import { ClusterConnections, type SessionOptions } from './connections';
+import { ClusterConnections, type ConnectionsOptions } from './connections';
+import { SessionPrompter } from './prompter';
 import { JobService } from './jobs/service';
 import { Poller } from './jobs/poller';
+import { LogService } from './jobs/logs';
+import { ProgressTracker } from './jobs/progress';
 import { createHandlers } from './handlers';
 import { Dispatcher } from './server';
 import { DAEMON_VERSION } from './version';
@@ -18,7 +21,8 @@ export interface AppOptions {
   log: Logger;
   logSink: LogSink;
   pollIntervalMs: number;
-  ssh?: SessionOptions;
+  /** SSH timeouts, the connection cap, backoff; `prompter` defaults to asking the connected clients. */
+  ssh?: ConnectionsOptions;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string };
   requestShutdown: () => void;
@@ -36,7 +40,9 @@ export interface App {
 export function createApp(o: AppOptions): App {
   const clusters = new ClusterStore(o.db);
   const jobs = new JobStore(o.db);
-  const connections = new ClusterConnections(o.log, o.ssh);
+  // Login prompts go to the connected clients (the dispatcher exists by the time anything connects).
+  const prompter = o.ssh?.prompter ?? new SessionPrompter(() => dispatcher?.sessions() ?? [], { log: o.log });
+  const connections = new ClusterConnections(o.log, { ...o.ssh, prompter });
   // The dispatcher is created last; events before that have no clients to reach.
   let dispatcher: Dispatcher | undefined;
   const jobService = new JobService({
@@ -46,8 +52,27 @@ export function createApp(o: AppOptions): App {
     log: o.log,
     onJobChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
   });
-  const poller = new Poller({ jobService, jobs, intervalMs: o.pollIntervalMs, log: o.log });
-  jobService.onActivity = () => poller.kick();
+  // Logs and progress: read from the jobs' own output files over the cluster's shared session.
+  const logs = new LogService({ jobs, clusters, session: (c) => connections.session(c), log: o.log });
+  const progress = new ProgressTracker({
+    jobs,
+    log: o.log,
+    session: (c) => connections.session(c),
+    onChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
+  });
+  const readProgress = async (name: string, list: JobInfo[]) => {
+    const cluster = clusters.find(name);
+    if (cluster) await progress.refresh(cluster, list);
+  };
+  const poller = new Poller({
+    jobService,
+    jobs,
+    intervalMs: o.pollIntervalMs,
+    log: o.log,
+    hasClients: () => (dispatcher?.connectionCount ?? 0) > 0,
+    afterRefresh: readProgress,
+  });
+  jobService.onActivity = (cluster) => poller.kick(cluster);
   const status = (): DaemonStatusResult => ({
     pid: process.pid,
     port: o.location.port(),
@@ -68,6 +93,7 @@ export function createApp(o: AppOptions): App {
     connections,
     jobService,
     poller,
+    logs,
     status,
     setLogLevel: (level) => {
       o.logSink.level = level;
@@ -86,6 +112,7 @@ export function createApp(o: AppOptions): App {
     clusters,
     async close() {
       poller.stop();
+      logs.dispose();
       d.closeAll('daemon shutting down');
       await connections.closeAll();
     },

@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import WebSocket from 'ws';
-import { ErrorCode, Initialize, PROTOCOL_VERSION } from './protocol';
-import { RpcConnection, RpcError } from './rpc/connection';
+import type { z } from 'zod';
+import { ErrorCode, Initialize, PROTOCOL_VERSION, SshPrompt } from './protocol';
+import { RpcConnection, RpcError, describeZodError } from './rpc/connection';
 import { webSocketTransport } from './rpc/transport';
 import { ensureStateDir, isProcessAlive, readStateFile, type DaemonStateFile, type StatePaths } from './state';
 
@@ -21,6 +22,31 @@ export interface ConnectOptions {
   clientVersion?: string;
   requestTimeoutMs?: number;
   onProtocolError?: (message: string) => void;
+  /**
+   * Answers the daemon's `ssh/prompt` requests (host keys, passwords, codes,
+   * passphrases). Given only when a person can answer: the client then
+   * declares `capabilities.prompts` and the daemon may ask it.
+   */
+  prompt?: (request: SshPromptParams) => Promise<SshPromptResult>;
+}
+
+export type SshPromptParams = z.output<(typeof SshPrompt)['params']>;
+export type SshPromptResult = z.input<(typeof SshPrompt)['result']>;
+
+/** Serves `ssh/prompt` on a client connection: params validated, anything else MethodNotFound. */
+export function servePrompts(rpc: RpcConnection, prompt: (request: SshPromptParams) => Promise<SshPromptResult>): void {
+  rpc.onRequest(async (req) => {
+    if (req.method !== SshPrompt.method) throw new RpcError(ErrorCode.MethodNotFound, `this client serves only ${SshPrompt.method} (got "${req.method}")`);
+    const parsed = SshPrompt.params.safeParse(req.params ?? {});
+    if (!parsed.success) {
+      const { message, field } = describeZodError(parsed.error, 'params');
+      throw new RpcError(ErrorCode.InvalidParams, message, { field });
+    }
+    const answer = await prompt(parsed.data);
+    const checked = SshPrompt.result.safeParse(answer);
+    if (!checked.success) throw new RpcError(ErrorCode.InternalError, `invalid prompt answer: ${describeZodError(checked.error, 'result').message}`);
+    return checked.data;
+  });
 }
 
 /** Connects to the daemon named by the state file; null if none is running. */
@@ -46,8 +72,14 @@ export async function connectToRunningDaemon(opts: ConnectOptions): Promise<Conn
     /* reported through the transport's close */
   });
   const rpc = new RpcConnection(webSocketTransport(ws), { requestTimeoutMs: opts.requestTimeoutMs, onProtocolError: opts.onProtocolError });
+  if (opts.prompt) servePrompts(rpc, opts.prompt);
   try {
-    const init = await rpc.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: opts.clientName, clientVersion: opts.clientVersion });
+    const init = await rpc.request(Initialize, {
+      protocolVersion: PROTOCOL_VERSION,
+      clientName: opts.clientName,
+      clientVersion: opts.clientVersion,
+      capabilities: { prompts: opts.prompt !== undefined },
+    });
     return { rpc, state, daemonVersion: init.daemonVersion };
   } catch (err) {
     rpc.close();

@@ -18,6 +18,7 @@ import type { ClusterRecord, ClusterStore, JobStore } from './db/registry';
 import type { ClusterConnections } from './connections';
 import type { JobService } from './jobs/service';
 import type { Poller } from './jobs/poller';
+import type { LogService } from './jobs/logs';
 import type { Logger } from './log';
 import type { ClientSession } from './server';
 import { DAEMON_VERSION } from './version';
@@ -35,6 +36,7 @@ export interface Services {
   connections: ClusterConnections;
   jobService: JobService;
   poller: Poller;
+  logs: LogService;
   status(): DaemonStatusResult;
   setLogLevel(level: LogLevel): void;
   requestShutdown(): void;
@@ -59,7 +61,8 @@ export function createHandlers(s: Services): Handlers {
       }
       ctx.session.initialized = true;
       ctx.session.clientName = params.clientName;
-      ctx.log.info('client initialized', { client: params.clientName, clientVersion: params.clientVersion });
+      ctx.session.canPrompt = params.capabilities.prompts;
+      ctx.log.info('client initialized', { client: params.clientName, clientVersion: params.clientVersion, prompts: params.capabilities.prompts });
       return { protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, pid: process.pid };
     },
 
@@ -138,7 +141,7 @@ export function createHandlers(s: Services): Handlers {
     },
 
     'jobs/submit'(params, ctx) {
-      return s.jobService.submit(params, ctx.log);
+      return s.jobService.submit(params, ctx.log, { promptVia: ctx.session });
     },
 
     'jobs/list'(params) {
@@ -150,7 +153,33 @@ export function createHandlers(s: Services): Handlers {
     },
 
     'jobs/cancel'(params, ctx) {
-      return s.jobService.cancel(params.ref, ctx.log);
+      return s.jobService.cancel(params.ref, params.tasks, ctx.log, { promptVia: ctx.session });
+    },
+
+    'jobs/tasks'(params) {
+      const job = s.jobs.resolve(params.ref);
+      if (job.array === null) throw new RpcError(ErrorCode.InvalidParams, `job ${job.slurmJobId ?? job.id} is not an array`);
+      return s.jobs.tasks(job.id, params.offset, params.limit);
+    },
+
+    'jobs/resubmitPlan'(params) {
+      return s.jobService.resubmitPlan(params.ref);
+    },
+
+    'jobs/resubmit'(params, ctx) {
+      return s.jobService.resubmit(params, ctx.log, { promptVia: ctx.session });
+    },
+
+    'clusters/budget'() {
+      return { clusters: s.clusters.list().map((c) => ({ name: c.name, ...s.connections.budget(c.name), ...s.poller.clusterStatus(c.name) })) };
+    },
+
+    'logs/tail'(params, ctx) {
+      return s.logs.tail(params.ref, params, ctx.session);
+    },
+
+    'logs/unsubscribe'(params, ctx) {
+      return { unsubscribed: s.logs.unsubscribe(params.subscriptionId, ctx.session) };
     },
   };
 }

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const sink: LogSink = { level, write: (line) => process.stderr.write(line) };
   const log = createLogger(sink, { pid: process.pid });
   const port = wholeNumber('--port', values.port ?? env.SLURM_ML_PORT, 0);
-  const pollIntervalMs = Math.max(250, wholeNumber('--poll-interval-ms', values['poll-interval-ms'] ?? env.SLURM_ML_POLL_INTERVAL_MS, 10_000));
+  const pollIntervalMs = Math.max(250, wholeNumber('--poll-interval-ms', values['poll-interval-ms'] ?? env.SLURM_ML_POLL_INTERVAL_MS, 30_000));
   const parentPid = wholeNumber('--parent-pid', values['parent-pid'], 0);
 
   // Everything the daemon writes (registry, logs, state) is the user's alone.

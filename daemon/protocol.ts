@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** Bumped on every incompatible change; compared in `initialize`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // ---------------------------------------------------------------- envelopes
 
@@ -129,24 +129,49 @@ const AbsolutePath = z
   .refine((p) => p.startsWith('/'), 'must be an absolute path')
   .refine((p) => !p.includes('\0'), 'must not contain NUL');
 
-export const ClusterConfig = z.object({
-  name: ClusterName,
-  host: z
-    .string()
-    .min(1)
-    .max(255)
-    .regex(/^[A-Za-z0-9._:-]+$/, 'a host is a DNS name or an IP address'),
-  port: z.number().int().min(1).max(65535).default(22),
-  user: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, 'a user is a POSIX login name'),
-  identityFile: AbsolutePath,
-  /** Defaults to ~/.ssh/known_hosts of the user running the daemon. */
-  knownHostsFile: AbsolutePath.optional(),
-});
+/**
+ * How to reach a cluster: a Host alias from the user's ssh config
+ * (`~/.ssh/config`), resolved at each connect the way `ssh ALIAS` would, or
+ * explicit settings; explicit settings override what the alias gives.
+ */
+export const ClusterConfig = z
+  .object({
+    name: ClusterName,
+    /** A Host alias of the ssh config; HostName, User, Port, IdentityFile, ProxyJump... come from there. */
+    sshAlias: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9._@%+-]+$/, 'an ssh alias is one word without wildcards')
+      .optional(),
+    host: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9._:-]+$/, 'a host is a DNS name or an IP address')
+      .optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, 'a user is a POSIX login name')
+      .optional(),
+    identityFile: AbsolutePath.optional(),
+    /** Defaults to ~/.ssh/known_hosts of the user running the daemon. */
+    knownHostsFile: AbsolutePath.optional(),
+    /** Defaults to ~/.ssh/config. */
+    sshConfigFile: AbsolutePath.optional(),
+  })
+  .refine((c) => c.sshAlias !== undefined || c.host !== undefined, { message: 'give --host or --ssh-alias', path: ['host'] });
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 
-export const ConnectionStatus = z.enum(['disconnected', 'connecting', 'ready', 'failed']);
+/**
+ * disconnected: no session (none needed yet, or closed); connecting; ready;
+ * waiting-for-user: a prompt (host key, password, code, passphrase) awaits an
+ * answer from a client; backoff: the last attempt failed and the next waits
+ * until retryAt (new connections are also capped per minute); failed: the
+ * last attempt failed for a reason retrying cannot fix (host key, auth).
+ */
+export const ConnectionStatus = z.enum(['disconnected', 'connecting', 'ready', 'waiting-for-user', 'backoff', 'failed']);
 export type ConnectionStatus = z.infer<typeof ConnectionStatus>;
 
 export const ConnectionState = z.object({
@@ -154,17 +179,22 @@ export const ConnectionState = z.object({
   /** Why the last attempt failed, in words a person can act on. */
   message: z.string().nullable(),
   since: IsoDate,
+  /** In backoff: when the next attempt may start. */
+  retryAt: IsoDate.nullable(),
 });
 export type ConnectionState = z.infer<typeof ConnectionState>;
 
 export const ClusterInfo = z.object({
   id: z.uuid(),
   name: ClusterName,
-  host: z.string(),
-  port: z.number().int(),
-  user: z.string(),
-  identityFile: z.string(),
+  sshAlias: z.string().nullable(),
+  /** As configured; null when the ssh config alias provides it. */
+  host: z.string().nullable(),
+  port: z.number().int().nullable(),
+  user: z.string().nullable(),
+  identityFile: z.string().nullable(),
   knownHostsFile: z.string(),
+  sshConfigFile: z.string().nullable(),
   createdAt: IsoDate,
   connection: ConnectionState,
 });
@@ -191,6 +221,29 @@ export const RequestedResources = z.object({
 });
 export type RequestedResources = z.infer<typeof RequestedResources>;
 
+export const ArraySummary = z.object({
+  /** Tasks in the array (from its index expression). */
+  total: z.number().int(),
+  /** Task counts by state; tasks SLURM has not started are PENDING. */
+  byState: z.record(z.string(), z.number().int()),
+  /** True once every task is in a terminal state. */
+  done: z.boolean(),
+});
+export type ArraySummary = z.infer<typeof ArraySummary>;
+
+export const ArrayTask = z.object({
+  taskId: z.number().int(),
+  /** The task's own SLURM job id (JobIDRaw). */
+  slurmJobId: z.string().nullable(),
+  state: JobState,
+  reason: z.string().nullable(),
+  startTime: IsoDate.nullable(),
+  endTime: IsoDate.nullable(),
+  exitCode: z.number().int().nullable(),
+  exitSignal: z.number().int().nullable(),
+});
+export type ArrayTask = z.infer<typeof ArrayTask>;
+
 export const JobInfo = z.object({
   id: z.uuid(),
   cluster: ClusterName,
@@ -214,6 +267,12 @@ export const JobInfo = z.object({
   scriptPath: z.string(),
   stdoutPath: z.string().nullable(),
   stderrPath: z.string().nullable(),
+  /** 0-100, from the job's log (see README: progress lines); null when never reported. */
+  progress: z.number().min(0).max(100).nullable(),
+  /** For a job array: its tasks counted by state. Null for a plain job. */
+  array: ArraySummary.nullable(),
+  /** The job this one was resubmitted from, if any. */
+  resubmittedFrom: z.uuid().nullable(),
   createdAt: IsoDate,
   updatedAt: IsoDate,
 });
@@ -249,6 +308,8 @@ export const Initialize = request(
     protocolVersion: z.number().int(),
     clientName: z.string().min(1).max(64),
     clientVersion: z.string().max(64).optional(),
+    /** prompts: this client answers ssh/prompt requests (it has a person in front of it). */
+    capabilities: z.object({ prompts: z.boolean().default(false) }).default({ prompts: false }),
   }),
   z.object({
     protocolVersion: z.number().int(),
@@ -328,6 +389,11 @@ export const ClustersTest = request('clusters/test', z.object({ name: ClusterNam
 export const JobsSubmit = request(
   'jobs/submit',
   z.object({
+    /**
+     * Chosen by the client to make the submit idempotent: a second submit with
+     * the same id returns the first job instead of submitting again.
+     */
+    id: z.uuid().optional(),
     cluster: ClusterName,
     /** The script's text. */
     script: z.string().min(1).max(1_000_000),
@@ -364,13 +430,137 @@ export const JobsList = request(
 /** Client -> daemon. */
 export const JobsGet = request('jobs/get', z.object({ ref: JobRef }), JobDetail);
 
-/** Client -> daemon: scancel; answers with the job as it is now. */
-export const JobsCancel = request('jobs/cancel', z.object({ ref: JobRef }), JobInfo);
+/** Array task ids: `3`, `3-7`, `1,4,9-12`. */
+const TaskSpec = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'tasks are ids and ranges like 3-7 or 1,4,9-12');
+
+/** Client -> daemon: scancel the job, or only these tasks of an array; answers with the job as it is now. */
+export const JobsCancel = request('jobs/cancel', z.object({ ref: JobRef, tasks: TaskSpec.optional() }), JobInfo);
+
+/** Client -> daemon: an array's tasks, by task id. */
+export const JobsTasks = request(
+  'jobs/tasks',
+  z.object({ ref: JobRef, offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(1000) }),
+  z.object({ total: z.number().int(), tasks: z.array(ArrayTask) }),
+);
+
+/** A SLURM time limit as sbatch takes it: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS. */
+const SlurmTime = z.string().regex(/^(\d+-\d{1,2}(:\d{1,2}){0,2}|\d+(:\d{1,2}){0,2})$/, 'a SLURM time: MM, HH:MM:SS or D-HH:MM:SS');
+/** Memory as sbatch --mem takes it: a number with an optional K/M/G/T suffix. */
+const SlurmMemory = z.string().regex(/^\d+[KMGT]?$/, 'memory like 4000M or 16G');
+
+export const ResubmitPlan = z.object({
+  /** What the new job would be given; the client shows these for confirmation. */
+  time: z.string().nullable(),
+  mem: z.string().nullable(),
+  /** Why these values: "ended TIMEOUT after 1:00:00: doubled the limit". */
+  reason: z.string(),
+});
+export type ResubmitPlan = z.infer<typeof ResubmitPlan>;
+
+/** Client -> daemon: what a resubmit would change, before the user confirms. */
+export const JobsResubmitPlan = request('jobs/resubmitPlan', z.object({ ref: JobRef }), ResubmitPlan);
+
+/** Client -> daemon: submit a finished job's script again, with the same options or more time/memory. */
+export const JobsResubmit = request(
+  'jobs/resubmit',
+  z.object({ ref: JobRef, id: z.uuid().optional(), time: SlurmTime.optional(), mem: SlurmMemory.optional() }),
+  JobInfo,
+);
+
+export const ClusterBudget = z.object({
+  name: ClusterName,
+  /** SLURM commands run on the cluster in the last 60 s (all kinds). */
+  commandsLastMinute: z.number().int(),
+  /** New SSH connections in the last 60 s, and the cap. */
+  connectionsLastMinute: z.number().int(),
+  connectionsPerMinuteCap: z.number().int(),
+  /** The poll interval now in force (adaptive) and the site-friendly floor. */
+  pollIntervalMs: z.number().int(),
+  lastPollAt: IsoDate.nullable(),
+  nextPollAt: IsoDate.nullable(),
+  /** Why polling is paused, when it is. */
+  paused: z.string().nullable(),
+});
+export type ClusterBudget = z.infer<typeof ClusterBudget>;
+
+/** Client -> daemon: how hard the daemon is using each cluster. */
+export const ClustersBudget = request('clusters/budget', Empty, z.object({ clusters: z.array(ClusterBudget) }));
+
+export const LogStream = z.enum(['stdout', 'stderr']);
+export type LogStream = z.infer<typeof LogStream>;
+
+/**
+ * Client -> daemon: read a job's log from an offset; with follow, new bytes
+ * arrive as logs/didAppend notifications until the job ends and the file is
+ * read to its end (or logs/unsubscribe).
+ */
+export const LogsTail = request(
+  'logs/tail',
+  z.object({
+    ref: JobRef,
+    stream: LogStream.default('stdout'),
+    /** Byte offset to start from; negative: that many bytes before the end. */
+    offset: z.number().int().default(-65536),
+    follow: z.boolean().default(false),
+  }),
+  z.object({
+    jobId: z.uuid(),
+    path: z.string(),
+    /** Offset of the first byte of data. */
+    offset: z.number().int(),
+    data: z.string(),
+    /** The file's size when read; the next read starts here. */
+    nextOffset: z.number().int(),
+    /** Set when follow was asked: notifications carry it. */
+    subscriptionId: z.string().nullable(),
+  }),
+);
+
+/** Client -> daemon: stop following a log. */
+export const LogsUnsubscribe = request('logs/unsubscribe', z.object({ subscriptionId: z.string() }), z.object({ unsubscribed: z.boolean() }));
+
+/**
+ * Daemon -> client: ask the person for something the SSH login needs: to
+ * trust an unknown host key, a password, keyboard-interactive answers (e.g. a
+ * two-factor code), or a key passphrase. Answers go straight to the SSH
+ * server; the daemon never stores them.
+ */
+export const SshPrompt = request(
+  'ssh/prompt',
+  z.object({
+    cluster: ClusterName,
+    kind: z.enum(['host-key', 'password', 'keyboard-interactive', 'passphrase']),
+    /** One line to show as the title: "Two-factor login to alice@login.hpc.example". */
+    title: z.string(),
+    instructions: z.string().nullable(),
+    prompts: z.array(z.object({ prompt: z.string(), echo: z.boolean() })),
+    /** For kind host-key: what the server offered. */
+    hostKey: z.object({ host: z.string(), port: z.number().int(), keyType: z.string(), fingerprint: z.string() }).nullable(),
+  }),
+  z.union([
+    z.object({ outcome: z.literal('answered'), answers: z.array(z.string().max(4096)).max(32) }),
+    z.object({ outcome: z.literal('accepted') }),
+    z.object({ outcome: z.literal('cancelled') }),
+  ]),
+);
 
 // ------------------------------------------------------------ notifications
 
 /** Daemon -> client: a job's record changed. */
 export const JobsDidChange = notification('jobs/didChange', z.object({ job: JobInfo }));
+
+/** Daemon -> client: new bytes of a followed log; `done` once the job ended and the file was read to its end. */
+export const LogsDidAppend = notification(
+  'logs/didAppend',
+  z.object({
+    subscriptionId: z.string(),
+    jobId: z.uuid(),
+    stream: LogStream,
+    offset: z.number().int(),
+    data: z.string(),
+    done: z.boolean(),
+  }),
+);
 
 /** Daemon -> client: a cluster's connection state changed. */
 export const ClustersDidChange = notification('clusters/didChange', z.object({ name: ClusterName, connection: ConnectionState }));
@@ -390,12 +580,24 @@ export const requests = {
   [JobsList.method]: JobsList,
   [JobsGet.method]: JobsGet,
   [JobsCancel.method]: JobsCancel,
+  [JobsTasks.method]: JobsTasks,
+  [JobsResubmitPlan.method]: JobsResubmitPlan,
+  [JobsResubmit.method]: JobsResubmit,
+  [ClustersBudget.method]: ClustersBudget,
+  [LogsTail.method]: LogsTail,
+  [LogsUnsubscribe.method]: LogsUnsubscribe,
+} as const;
+
+/** Requests the daemon sends to clients. */
+export const clientRequests = {
+  [SshPrompt.method]: SshPrompt,
 } as const;
 
 /** Every notification the daemon sends, by method name. */
 export const notifications = {
   [JobsDidChange.method]: JobsDidChange,
   [ClustersDidChange.method]: ClustersDidChange,
+  [LogsDidAppend.method]: LogsDidAppend,
 } as const;
 
 export const allErrorCodes: readonly ErrorCode[] = errorCodeValues;

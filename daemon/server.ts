@@ -30,42 +30,49 @@ export interface ClientSession {
   readonly id: string;
   initialized: boolean;
   clientName: string | null;
+  /** Declared `capabilities.prompts` in initialize: a person can answer ssh/prompt here (absent: no). */
+  canPrompt?: boolean;
   readonly rpc: RpcConnection;
 }
 
 /** Serves the protocol on any transport; the WebSocket server and the tests both use it. */
 export class Dispatcher {
-  private readonly sessions = new Set<ClientSession>();
+  private readonly attached = new Set<ClientSession>();
 
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Logger,
   ) {}
 
+  /** The clients connected now, oldest first. */
+  sessions(): ClientSession[] {
+    return [...this.attached];
+  }
+
   get connectionCount(): number {
-    return this.sessions.size;
+    return this.attached.size;
   }
 
   attach(transport: Transport): ClientSession {
     const id = randomBytes(4).toString('hex');
     const log = this.log.child({ conn: id });
     const rpc = new RpcConnection(transport, { onProtocolError: (m) => log.warn('protocol error', { detail: m }) });
-    const session: ClientSession = { id, initialized: false, clientName: null, rpc };
-    this.sessions.add(session);
+    const session: ClientSession = { id, initialized: false, clientName: null, canPrompt: false, rpc };
+    this.attached.add(session);
     rpc.onRequest((req) => this.dispatch(session, req));
     rpc.onClose((reason) => {
-      this.sessions.delete(session);
+      this.attached.delete(session);
       log.info('client disconnected', { reason, client: session.clientName });
     });
     return session;
   }
 
   broadcast<T extends NotificationType<z.ZodType>>(type: T, params: z.input<T['params']>): void {
-    for (const s of this.sessions) if (s.initialized) s.rpc.notify(type, params);
+    for (const s of this.attached) if (s.initialized) s.rpc.notify(type, params);
   }
 
   closeAll(reason: string): void {
-    for (const s of this.sessions) s.rpc.close(reason);
+    for (const s of this.attached) s.rpc.close(reason);
   }
 
   private async dispatch(session: ClientSession, req: IncomingRequest): Promise<unknown> {

@@ -33,7 +33,7 @@ export function formatJobsTable(jobs: JobInfo[]): string {
       j.id.slice(0, 8),
       j.cluster,
       j.slurmJobId ?? '-',
-      j.state,
+      j.array ? `${j.state} (${j.array.byState.COMPLETED ?? 0}/${j.array.total})` : j.state,
       formatDuration(elapsed(j)),
       j.exitCode === null ? '-' : String(j.exitCode),
       printable(j.name),
@@ -59,5 +59,14 @@ export function formatJob(job: JobInfo | JobDetail): string {
     `  stdout     ${job.stdoutPath ?? '-'}`,
   ];
   if (job.stderrPath && job.stderrPath !== job.stdoutPath) lines.push(`  stderr     ${job.stderrPath}`);
+  if (job.progress !== null) lines.push(`  progress   ${Math.round(job.progress)}%`);
+  if (job.array) {
+    const counts = Object.entries(job.array.byState)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([state, n]) => `${n} ${state}`)
+      .join(', ');
+    lines.push(`  array      ${job.array.total} task(s): ${counts}`);
+  }
+  if (job.resubmittedFrom) lines.push(`  resubmit   of ${job.resubmittedFrom}`);
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@
 // README). Errors are one line on stderr and a non-zero exit status.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   ClustersAdd,
@@ -18,6 +19,9 @@ import {
   JobsGet,
   JobsList,
   JobsSubmit,
+  JobsResubmit,
+  JobsResubmitPlan,
+  ClustersBudget,
   type JobInfo,
 } from '../protocol';
 import { RpcError, type RpcConnection } from '../rpc/connection';
@@ -25,6 +29,8 @@ import { connectOrStartDaemon, connectToRunningDaemon, type ConnectedDaemon } fr
 import { isProcessAlive, readStateFile, statePaths } from '../state';
 import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
+import { logsCommand } from './logs';
+import { canPromptInTerminal, terminalPrompt } from './prompt';
 
 /** Exit statuses, documented in the README. */
 export const Exit = { Ok: 0, Error: 1, Usage: 2, JobUnsuccessful: 4 } as const;
@@ -42,7 +48,12 @@ const USAGE = `usage: slurm-ml <command> [options]
   submit SCRIPT --cluster NAME [--name JOBNAME] [--wait] [--json] [-- SBATCH_OPTION...]
   jobs [--cluster NAME] [--active] [--limit N] [--json]
   job ID [--json]                      ID: uuid, uuid prefix, SLURM id or CLUSTER:SLURMID
-  cancel ID [--json]
+  cancel ID [--tasks 3-7] [--json]      cancel a job, or only some tasks of an array
+  resubmit ID [--time T] [--mem M] [--yes] [--wait] [--json]
+                                       submit an ended job again (after TIMEOUT/OOM: more time/memory)
+  budget [--json]                      commands and connections per cluster, poll schedule
+  logs ID [--stderr] [--follow] [--bytes N|all]
+                                       a job's output as written (last 64 KiB; --follow: until the job ends)
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
              SLURM_ML_POLL_INTERVAL_MS (for a daemon this command starts)`;
@@ -79,6 +90,8 @@ async function connect(): Promise<ConnectedDaemon> {
     clientVersion: DAEMON_VERSION,
     daemonScript: path.join(__dirname, 'daemon.js'),
     requestTimeoutMs: 60_000,
+    // Only with a person at a terminal: otherwise the daemon asks another client (or nobody).
+    prompt: canPromptInTerminal() ? terminalPrompt : undefined,
   });
 }
 
@@ -150,24 +163,40 @@ async function clusterCommand(args: string[]): Promise<number> {
     case 'add': {
       const { values, positionals } = parse(
         rest,
-        { host: { type: 'string' }, port: { type: 'string' }, user: { type: 'string' }, identity: { type: 'string' }, 'known-hosts': { type: 'string' } },
+        {
+          host: { type: 'string' },
+          port: { type: 'string' },
+          user: { type: 'string' },
+          identity: { type: 'string' },
+          'known-hosts': { type: 'string' },
+          'ssh-alias': { type: 'string' },
+          'ssh-config': { type: 'string' },
+        },
         1,
       );
-      const portText = values.port ?? '22';
-      const port = Number(portText);
-      if (!Number.isInteger(port)) throw new UsageError(`--port must be a number, got "${portText}"`);
+      // With an ssh config alias, ssh's own settings fill in what is not given here.
+      const alias = values['ssh-alias'];
+      let port: number | undefined;
+      const portText = values.port ?? (alias === undefined ? '22' : undefined);
+      if (portText !== undefined) {
+        port = Number(portText);
+        if (!Number.isInteger(port)) throw new UsageError(`--port must be a number, got "${portText}"`);
+      }
       const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
       const info = await withDaemon((rpc) =>
         rpc.request(ClustersAdd, {
           name: need(positionals[0], 'cluster NAME'),
-          host: need(values.host, '--host'),
+          sshAlias: alias,
+          host: alias === undefined ? need(values.host, '--host (or --ssh-alias)') : values.host,
           port,
-          user: need(values.user, '--user'),
-          identityFile: need(abs(values.identity), '--identity'),
+          user: alias === undefined ? need(values.user, '--user') : values.user,
+          identityFile: alias === undefined ? need(abs(values.identity), '--identity') : abs(values.identity),
           knownHostsFile: abs(values['known-hosts']),
+          sshConfigFile: abs(values['ssh-config']),
         }),
       );
-      print(values.json, info, () => `added cluster ${info.name}: ${info.user}@${info.host}:${info.port} (test it: slurm-ml cluster test ${info.name})`);
+      const target = info.sshAlias ? `ssh alias ${info.sshAlias}${info.sshConfigFile ? ` (${info.sshConfigFile})` : ''}` : `${info.user}@${info.host}:${info.port}`;
+      print(values.json, info, () => `added cluster ${info.name}: ${target} (test it: slurm-ml cluster test ${info.name})`);
       return Exit.Ok;
     }
     case 'list': {
@@ -290,10 +319,67 @@ async function jobCommand(args: string[]): Promise<number> {
 }
 
 async function cancelCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {}, 1);
+  const { values, positionals } = parse(args, { tasks: { type: 'string' } }, 1);
   const ref = need(positionals[0], 'job ID');
-  const job = await withDaemon((rpc) => rpc.request(JobsCancel, { ref }, { timeoutMs: 60_000 }));
-  print(values.json, job, () => `cancel sent for SLURM job ${job.slurmJobId} on ${job.cluster}; state now ${job.state}`);
+  const job = await withDaemon((rpc) => rpc.request(JobsCancel, { ref, tasks: values.tasks }, { timeoutMs: 60_000 }));
+  const what = values.tasks ? `tasks ${values.tasks} of array job ${job.slurmJobId}` : `SLURM job ${job.slurmJobId}`;
+  print(values.json, job, () => `cancel sent for ${what} on ${job.cluster}; state now ${job.state}`);
+  return Exit.Ok;
+}
+
+/** Asks a yes/no question on the terminal; false when there is no terminal to ask on. */
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function resubmitCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { time: { type: 'string' }, mem: { type: 'string' }, yes: { type: 'boolean' }, wait: { type: 'boolean' } }, 1);
+  const ref = need(positionals[0], 'job ID');
+  return withDaemon(async (rpc) => {
+    const plan = await rpc.request(JobsResubmitPlan, { ref });
+    const time = values.time ?? plan.time ?? undefined;
+    const mem = values.mem ?? plan.mem ?? undefined;
+    const changes = [time ? `--time=${time}` : null, mem ? `--mem=${mem}` : null].filter(Boolean).join(' ') || 'no changes';
+    if (!values.yes) {
+      process.stderr.write(`${plan.reason}\n`);
+      if (!(await confirm(`Resubmit with ${changes}?`))) {
+        process.stderr.write(process.stdin.isTTY ? 'not resubmitted\n' : `not resubmitted: confirm with --yes (would use ${changes})\n`);
+        return Exit.Error;
+      }
+    }
+    const job = await rpc.request(JobsResubmit, { ref, time, mem }, { timeoutMs: 120_000 });
+    if (!values.wait) {
+      print(values.json, job, () => `resubmitted as ${job.id}, SLURM job ${job.slurmJobId} on ${job.cluster} (${changes})`);
+      return Exit.Ok;
+    }
+    const final = await waitForJob(rpc, job, values.json);
+    print(values.json, final, () => formatJob(final));
+    return final.state === 'COMPLETED' ? Exit.Ok : Exit.JobUnsuccessful;
+  });
+}
+
+async function budgetCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {}, 0);
+  const { clusters } = await withDaemon((rpc) => rpc.request(ClustersBudget, {}));
+  print(values.json, { clusters }, () =>
+    clusters.length === 0
+      ? 'no clusters'
+      : clusters
+          .map((c) =>
+            [
+              `${c.name}: ${c.commandsLastMinute} command(s) in the last minute, ${c.connectionsLastMinute}/${c.connectionsPerMinuteCap} new connection(s)`,
+              `  polling  ${c.paused ? `paused (${c.paused})` : `every ${formatDuration(c.pollIntervalMs / 1000)}, next ${c.nextPollAt ?? '-'}`}; last ${c.lastPollAt ?? 'never'}`,
+            ].join('\n'),
+          )
+          .join('\n'),
+  );
   return Exit.Ok;
 }
 
@@ -327,6 +413,12 @@ export async function run(argv: string[]): Promise<number> {
         return await jobCommand(rest);
       case 'cancel':
         return await cancelCommand(rest);
+      case 'resubmit':
+        return await resubmitCommand(rest);
+      case 'budget':
+        return await budgetCommand(rest);
+      case 'logs':
+        return await logsCommand(rest, connect);
       case 'health':
         return await healthCommand(rest);
       case '--version':

@@ -35,13 +35,24 @@ export function migrate(db: Db, migrations: readonly Migration[]): number[] {
   }
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const ran: number[] = [];
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, new Date().toISOString());
-    })();
-    ran.push(m.version);
+  const fkWasOn = db.pragma('foreign_keys', { simple: true }) === 1;
+  // SQLite's way to rebuild a table that others reference: foreign keys off
+  // during the change (the pragma is a no-op inside a transaction), checked
+  // before the commit.
+  db.pragma('foreign_keys = OFF');
+  try {
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(m.version)) continue;
+      db.transaction(() => {
+        db.exec(m.sql);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`migration ${m.version} (${m.name}) breaks ${broken.length} foreign key(s)`);
+        record.run(m.version, m.name, new Date().toISOString());
+      })();
+      ran.push(m.version);
+    }
+  } finally {
+    if (fkWasOn) db.pragma('foreign_keys = ON');
   }
   return ran;
 }

@@ -52,4 +52,53 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX jobs_by_created ON jobs(created_at);
     `,
   },
+  {
+    version: 2,
+    name: 'ssh config aliases, job arrays, progress, resubmits',
+    // Rebuilds clusters to relax NOT NULL (an alias may supply host, user and key);
+    // migrate() runs with foreign keys off and checks them before committing.
+    sql: `
+      CREATE TABLE clusters_new (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        ssh_alias        TEXT,
+        host             TEXT,
+        port             INTEGER CHECK (port IS NULL OR port BETWEEN 1 AND 65535),
+        user             TEXT,
+        identity_file    TEXT,
+        known_hosts_file TEXT NOT NULL,
+        ssh_config_file  TEXT,
+        created_at       TEXT NOT NULL,
+        removed_at       TEXT,
+        CHECK (ssh_alias IS NOT NULL OR host IS NOT NULL)
+      );
+      INSERT INTO clusters_new (id, name, host, port, user, identity_file, known_hosts_file, created_at, removed_at)
+        SELECT id, name, host, port, user, identity_file, known_hosts_file, created_at, removed_at FROM clusters;
+      DROP TABLE clusters;
+      ALTER TABLE clusters_new RENAME TO clusters;
+      CREATE UNIQUE INDEX clusters_by_name ON clusters(name) WHERE removed_at IS NULL;
+
+      ALTER TABLE jobs ADD COLUMN progress REAL;
+      ALTER TABLE jobs ADD COLUMN resubmitted_from TEXT REFERENCES jobs(id);
+      -- The array's index expression as submitted (e.g. 1-1000%10); null for a plain job.
+      ALTER TABLE jobs ADD COLUMN array_spec TEXT;
+      ALTER TABLE jobs ADD COLUMN array_total INTEGER;
+      -- Consecutive polls in which squeue did not list the job: one miss proves nothing.
+      ALTER TABLE jobs ADD COLUMN poll_misses INTEGER NOT NULL DEFAULT 0;
+
+      CREATE TABLE job_tasks (
+        job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        task_id      INTEGER NOT NULL,
+        slurm_job_id TEXT,
+        state        TEXT NOT NULL,
+        reason       TEXT,
+        start_time   TEXT,
+        end_time     TEXT,
+        exit_code    INTEGER,
+        exit_signal  INTEGER,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (job_id, task_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -1,7 +1,7 @@
 // The registry's clusters and jobs: prepared statements next to the schema,
 // rows mapped to the protocol's types.
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type ClusterConfig, type JobDetail, type JobInfo, type RequestedResources } from '../protocol';
+import { ErrorCode, type ArraySummary, type ArrayTask, type ClusterConfig, type JobDetail, type JobInfo, type RequestedResources } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { isTerminalState, terminalStates } from '../jobs/states';
 import type { Db } from './database';
@@ -9,22 +9,26 @@ import type { Db } from './database';
 export interface ClusterRecord {
   id: string;
   name: string;
-  host: string;
-  port: number;
-  user: string;
-  identityFile: string;
+  sshAlias: string | null;
+  host: string | null;
+  port: number | null;
+  user: string | null;
+  identityFile: string | null;
   knownHostsFile: string;
+  sshConfigFile: string | null;
   createdAt: string;
 }
 
 interface ClusterRow {
   id: string;
   name: string;
-  host: string;
-  port: number;
-  user: string;
-  identity_file: string;
+  ssh_alias: string | null;
+  host: string | null;
+  port: number | null;
+  user: string | null;
+  identity_file: string | null;
   known_hosts_file: string;
+  ssh_config_file: string | null;
   created_at: string;
 }
 
@@ -32,11 +36,13 @@ function clusterFromRow(r: ClusterRow): ClusterRecord {
   return {
     id: r.id,
     name: r.name,
+    sshAlias: r.ssh_alias,
     host: r.host,
     port: r.port,
     user: r.user,
     identityFile: r.identity_file,
     knownHostsFile: r.known_hosts_file,
+    sshConfigFile: r.ssh_config_file,
     createdAt: r.created_at,
   };
 }
@@ -50,8 +56,8 @@ export class ClusterStore {
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO clusters (id, name, host, port, user, identity_file, known_hosts_file, created_at)
-       VALUES (@id, @name, @host, @port, @user, @identity_file, @known_hosts_file, @created_at)`,
+      `INSERT INTO clusters (id, name, ssh_alias, host, port, user, identity_file, known_hosts_file, ssh_config_file, created_at)
+       VALUES (@id, @name, @ssh_alias, @host, @port, @user, @identity_file, @known_hosts_file, @ssh_config_file, @created_at)`,
     );
     this.byNameStmt = db.prepare('SELECT * FROM clusters WHERE name = ? AND removed_at IS NULL');
     this.byIdStmt = db.prepare('SELECT * FROM clusters WHERE id = ?');
@@ -59,18 +65,20 @@ export class ClusterStore {
     this.removeStmt = db.prepare('UPDATE clusters SET removed_at = ? WHERE id = ?');
   }
 
-  add(config: Required<ClusterConfig>): ClusterRecord {
+  add(config: ClusterConfig & { knownHostsFile: string }): ClusterRecord {
     if (this.find(config.name)) {
       throw new RpcError(ErrorCode.AlreadyExists, `a cluster named "${config.name}" already exists; remove it first to change it`);
     }
     const row: ClusterRow = {
       id: randomUUID(),
       name: config.name,
-      host: config.host,
-      port: config.port,
-      user: config.user,
-      identity_file: config.identityFile,
+      ssh_alias: config.sshAlias ?? null,
+      host: config.host ?? null,
+      port: config.port ?? null,
+      user: config.user ?? null,
+      identity_file: config.identityFile ?? null,
       known_hosts_file: config.knownHostsFile,
+      ssh_config_file: config.sshConfigFile ?? null,
       created_at: new Date().toISOString(),
     };
     this.insertStmt.run(row);
@@ -123,6 +131,11 @@ interface JobRow {
   requested: string;
   stdout_path: string | null;
   stderr_path: string | null;
+  progress: number | null;
+  resubmitted_from: string | null;
+  array_spec: string | null;
+  array_total: number | null;
+  poll_misses: number;
   created_at: string;
   updated_at: string;
 }
@@ -137,7 +150,7 @@ export const emptyRequested: RequestedResources = {
   tres: null,
 };
 
-function jobFromRow(r: JobRow): JobInfo {
+function jobFromRow(r: JobRow, array: ArraySummary | null = null): JobInfo {
   return {
     id: r.id,
     cluster: r.cluster_name,
@@ -156,13 +169,12 @@ function jobFromRow(r: JobRow): JobInfo {
     scriptPath: r.script_path,
     stdoutPath: r.stdout_path,
     stderrPath: r.stderr_path,
+    progress: r.progress,
+    array,
+    resubmittedFrom: r.resubmitted_from,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
-}
-
-function detailFromRow(r: JobRow): JobDetail {
-  return { ...jobFromRow(r), script: r.script, sbatchArgs: JSON.parse(r.sbatch_args) as string[] };
 }
 
 /** Fields the poller and the submitter may change after creation. */
@@ -180,6 +192,10 @@ export interface JobPatch {
   requested?: RequestedResources;
   stdoutPath?: string | null;
   stderrPath?: string | null;
+  progress?: number | null;
+  arraySpec?: string | null;
+  arrayTotal?: number | null;
+  pollMisses?: number;
 }
 
 const patchColumns: Record<keyof JobPatch, string> = {
@@ -195,6 +211,10 @@ const patchColumns: Record<keyof JobPatch, string> = {
   requested: 'requested',
   stdoutPath: 'stdout_path',
   stderrPath: 'stderr_path',
+  progress: 'progress',
+  arraySpec: 'array_spec',
+  arrayTotal: 'array_total',
+  pollMisses: 'poll_misses',
 };
 
 export interface NewJob {
@@ -204,6 +224,34 @@ export interface NewJob {
   scriptPath: string;
   runDir: string;
   sbatchArgs: string[];
+  resubmittedFrom?: string | null;
+}
+
+/** An array task's state as the poller saw it. */
+export type TaskRecord = ArrayTask;
+
+interface TaskRow {
+  task_id: number;
+  slurm_job_id: string | null;
+  state: string;
+  reason: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  exit_code: number | null;
+  exit_signal: number | null;
+}
+
+function taskFromRow(r: TaskRow): ArrayTask {
+  return {
+    taskId: r.task_id,
+    slurmJobId: r.slurm_job_id,
+    state: r.state,
+    reason: r.reason,
+    startTime: r.start_time,
+    endTime: r.end_time,
+    exitCode: r.exit_code,
+    exitSignal: r.exit_signal,
+  };
 }
 
 const SELECT_JOB = `SELECT j.*, c.name AS cluster_name FROM jobs j JOIN clusters c ON c.id = j.cluster_id`;
@@ -215,16 +263,62 @@ export class JobStore {
   private readonly byPrefixStmt;
   private readonly bySlurmIdStmt;
   private readonly activeStmt;
+  private readonly taskCountsStmt;
+  private readonly upsertTaskStmt;
+  private readonly tasksStmt;
+  private readonly taskTotalStmt;
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, created_at, updated_at)
-       VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @now, @now)`,
+      `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, resubmitted_from, created_at, updated_at)
+       VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @resubmitted_from, @now, @now)`,
     );
     this.byIdStmt = db.prepare(`${SELECT_JOB} WHERE j.id = ?`);
     this.byPrefixStmt = db.prepare(`${SELECT_JOB} WHERE j.id LIKE ? || '%' LIMIT 2`);
     this.bySlurmIdStmt = db.prepare(`${SELECT_JOB} WHERE j.slurm_job_id = ? AND (? IS NULL OR c.name = ?) ORDER BY j.created_at DESC LIMIT 2`);
     this.activeStmt = db.prepare(`${SELECT_JOB} WHERE j.state NOT IN (${terminalList}) ORDER BY j.created_at`);
+    this.taskCountsStmt = db.prepare('SELECT state, count(*) AS n FROM job_tasks WHERE job_id = ? GROUP BY state');
+    this.upsertTaskStmt = db.prepare(
+      `INSERT INTO job_tasks (job_id, task_id, slurm_job_id, state, reason, start_time, end_time, exit_code, exit_signal, updated_at)
+       VALUES (@job_id, @task_id, @slurm_job_id, @state, @reason, @start_time, @end_time, @exit_code, @exit_signal, @updated_at)
+       ON CONFLICT (job_id, task_id) DO UPDATE SET
+         slurm_job_id = excluded.slurm_job_id, state = excluded.state, reason = excluded.reason,
+         start_time = excluded.start_time, end_time = excluded.end_time,
+         exit_code = excluded.exit_code, exit_signal = excluded.exit_signal, updated_at = excluded.updated_at
+       WHERE job_tasks.state IS NOT excluded.state OR job_tasks.slurm_job_id IS NOT excluded.slurm_job_id
+          OR job_tasks.reason IS NOT excluded.reason OR job_tasks.start_time IS NOT excluded.start_time
+          OR job_tasks.end_time IS NOT excluded.end_time OR job_tasks.exit_code IS NOT excluded.exit_code
+          OR job_tasks.exit_signal IS NOT excluded.exit_signal`,
+    );
+    this.tasksStmt = db.prepare('SELECT * FROM job_tasks WHERE job_id = ? ORDER BY task_id LIMIT ? OFFSET ?');
+    this.taskTotalStmt = db.prepare('SELECT count(*) AS n FROM job_tasks WHERE job_id = ?');
+  }
+
+  /** Runs f in one transaction: a poll cycle's changes land together or not at all. */
+  transaction<T>(f: () => T): T {
+    return this.db.transaction(f)();
+  }
+
+  private info(r: JobRow): JobInfo {
+    return jobFromRow(r, r.array_total !== null ? this.arraySummary(r.id, r.array_total) : null);
+  }
+
+  private detail(r: JobRow): JobDetail {
+    return { ...this.info(r), script: r.script, sbatchArgs: JSON.parse(r.sbatch_args) as string[] };
+  }
+
+  private arraySummary(jobId: string, total: number): ArraySummary {
+    const byState: Record<string, number> = {};
+    let known = 0;
+    let terminal = 0;
+    for (const { state, n } of this.taskCountsStmt.all(jobId) as { state: string; n: number }[]) {
+      byState[state] = n;
+      known += n;
+      if (isTerminalState(state)) terminal += n;
+    }
+    // Tasks SLURM has not split off yet are still waiting.
+    if (total > known) byState.PENDING = (byState.PENDING ?? 0) + (total - known);
+    return { total, byState, done: total > 0 && terminal >= total };
   }
 
   /** A job record in state SUBMITTING, written before sbatch runs so no submission goes unrecorded. */
@@ -238,23 +332,39 @@ export class JobStore {
       script_path: job.scriptPath,
       run_dir: job.runDir,
       sbatch_args: JSON.stringify(job.sbatchArgs),
+      resubmitted_from: job.resubmittedFrom ?? null,
       now: new Date().toISOString(),
     });
     return this.get(id);
   }
 
-  get(id: string): JobInfo {
+  find(id: string): JobInfo | undefined {
     const r = this.byIdStmt.get(id) as JobRow | undefined;
-    if (!r) throw new RpcError(ErrorCode.NotFound, `no job ${id}`);
-    return jobFromRow(r);
+    return r && this.info(r);
   }
 
-  /** Applies the changed fields; returns the job if anything changed, else undefined. */
+  get(id: string): JobInfo {
+    const j = this.find(id);
+    if (!j) throw new RpcError(ErrorCode.NotFound, `no job ${id}`);
+    return j;
+  }
+
+  /** Consecutive polls that did not see the job in squeue. */
+  pollMisses(id: string): number {
+    return (this.byIdStmt.get(id) as JobRow | undefined)?.poll_misses ?? 0;
+  }
+
+  arraySpec(id: string): string | null {
+    return (this.byIdStmt.get(id) as JobRow | undefined)?.array_spec ?? null;
+  }
+
+  /** Applies the changed fields; returns the job if anything a client sees changed, else undefined. */
   update(id: string, patch: JobPatch): JobInfo | undefined {
     const current = this.byIdStmt.get(id) as JobRow | undefined;
     if (!current) throw new RpcError(ErrorCode.NotFound, `no job ${id}`);
     const sets: string[] = [];
     const values: Record<string, unknown> = { id };
+    let visible = false;
     for (const key of Object.keys(patch) as (keyof JobPatch)[]) {
       const value = patch[key];
       if (value === undefined) continue;
@@ -263,31 +373,61 @@ export class JobStore {
       if ((current as unknown as Record<string, unknown>)[column] === stored) continue;
       sets.push(`${column} = @${column}`);
       values[column] = stored;
+      if (key !== 'pollMisses') visible = true;
     }
     if (sets.length === 0) return undefined;
-    values.updated_at = new Date().toISOString();
-    this.db.prepare(`UPDATE jobs SET ${sets.join(', ')}, updated_at = @updated_at WHERE id = @id`).run(values);
-    return this.get(id);
+    if (visible) {
+      sets.push('updated_at = @updated_at');
+      values.updated_at = new Date().toISOString();
+    }
+    this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(values);
+    return visible ? this.get(id) : undefined;
+  }
+
+  /** Records tasks' states; returns how many rows changed. */
+  upsertTasks(jobId: string, tasks: ArrayTask[]): number {
+    const now = new Date().toISOString();
+    let changed = 0;
+    for (const t of tasks) {
+      changed += this.upsertTaskStmt.run({
+        job_id: jobId,
+        task_id: t.taskId,
+        slurm_job_id: t.slurmJobId,
+        state: t.state,
+        reason: t.reason,
+        start_time: t.startTime,
+        end_time: t.endTime,
+        exit_code: t.exitCode,
+        exit_signal: t.exitSignal,
+        updated_at: now,
+      }).changes;
+    }
+    return changed;
+  }
+
+  tasks(jobId: string, offset: number, limit: number): { total: number; tasks: ArrayTask[] } {
+    const total = (this.taskTotalStmt.get(jobId) as { n: number }).n;
+    return { total, tasks: (this.tasksStmt.all(jobId, limit, offset) as TaskRow[]).map(taskFromRow) };
   }
 
   /** Resolves what a person typed: uuid, uuid prefix (>= 6), SLURM id, or CLUSTER:SLURMID. */
   resolve(ref: string): JobDetail {
     const trimmed = ref.trim();
     const exact = this.byIdStmt.get(trimmed) as JobRow | undefined;
-    if (exact) return detailFromRow(exact);
+    if (exact) return this.detail(exact);
     const colon = /^([A-Za-z0-9][A-Za-z0-9._-]*):(\d+(?:[_+][0-9]+)?)$/.exec(trimmed);
     if (colon || /^\d+(?:[_+][0-9]+)?$/.test(trimmed)) {
       const cluster = colon ? colon[1]! : null;
       const slurmId = colon ? colon[2]! : trimmed;
       const rows = this.bySlurmIdStmt.all(slurmId, cluster, cluster) as JobRow[];
-      if (rows.length === 1) return detailFromRow(rows[0]!);
+      if (rows.length === 1) return this.detail(rows[0]!);
       if (rows.length > 1) {
         throw new RpcError(ErrorCode.Conflict, `SLURM job ${slurmId} exists on several clusters; say which: CLUSTER:${slurmId}`);
       }
     }
     if (/^[0-9a-f-]{6,36}$/i.test(trimmed)) {
       const rows = this.byPrefixStmt.all(trimmed.toLowerCase()) as JobRow[];
-      if (rows.length === 1) return detailFromRow(rows[0]!);
+      if (rows.length === 1) return this.detail(rows[0]!);
       if (rows.length > 1) throw new RpcError(ErrorCode.Conflict, `"${trimmed}" matches several jobs; give more of the id`);
     }
     throw new RpcError(ErrorCode.NotFound, `no job "${trimmed}" (give its id, an id prefix, its SLURM id or CLUSTER:SLURMID)`);
@@ -303,11 +443,11 @@ export class JobStore {
     if (filter.active === true) where.push(`j.state NOT IN (${terminalList})`);
     if (filter.active === false) where.push(`j.state IN (${terminalList})`);
     const sql = `${SELECT_JOB} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...values, filter.limit) as JobRow[]).map(jobFromRow);
+    return (this.db.prepare(sql).all(...values, filter.limit) as JobRow[]).map((r) => this.info(r));
   }
 
   /** Jobs the poller still has to follow, oldest first. */
   active(): JobInfo[] {
-    return (this.activeStmt.all() as JobRow[]).map(jobFromRow);
+    return (this.activeStmt.all() as JobRow[]).map((r) => this.info(r));
   }
 }

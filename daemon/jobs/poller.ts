@@ -1,10 +1,19 @@
-// The only thing that polls the cluster: every interval, one batched refresh
-// per cluster that has active jobs. A cluster whose refresh fails is left
-// alone for a growing while, so a broken login node is not hammered.
+// The only thing that polls the clusters. Per cluster with jobs to follow,
+// one batched refresh per cycle (one squeue for all its jobs), on a schedule
+// that is polite to login nodes:
+//
+// - every `intervalMs` (default 30 s, the common site rule for squeue);
+// - right after a submit or cancel, a few quick looks (2, 5, 10, 20 s), since
+//   that is when a person is watching;
+// - slower when nothing changes (x2 after 5 quiet cycles, x4 after 10) and
+//   when no client is connected (x2);
+// - not at all when the cluster has no job to follow;
+// - after a failure, exponential backoff with jitter (at most 5 min).
 import type { JobInfo } from '../protocol';
 import type { JobStore } from '../db/registry';
 import type { Logger } from '../log';
-import type { JobService } from './service';
+import { isTerminalState } from './states';
+import type { JobService, RefreshStats } from './service';
 
 export interface PollerStatus {
   running: boolean;
@@ -13,29 +22,52 @@ export interface PollerStatus {
   lastError: string | null;
 }
 
+export interface ClusterPollStatus {
+  pollIntervalMs: number;
+  lastPollAt: string | null;
+  nextPollAt: string | null;
+  paused: string | null;
+}
+
+export interface PollerDeps {
+  jobService: JobService;
+  jobs: JobStore;
+  log: Logger;
+  /** The steady interval: the floor that respects the site (tests set it low). */
+  intervalMs: number;
+  /** Whether any client is connected (nobody watching: poll less). */
+  hasClients?: () => boolean;
+  /** Extra per-cluster work after each refresh (e.g. reading progress from logs). */
+  afterRefresh?: (cluster: string, jobs: JobInfo[]) => Promise<void>;
+}
+
 const MAX_BACKOFF_MS = 5 * 60_000;
-/** After a submit or cancel, poll this often for a while: that is when people watch. */
-const FAST_INTERVAL_MS = 2000;
-const FAST_PERIOD_MS = 60_000;
+const FAST_STEPS_MS = [2000, 5000, 10_000, 20_000];
+
+interface ClusterSchedule {
+  nextAt: number;
+  lastPollAt: number | null;
+  intervalMs: number;
+  quietCycles: number;
+  failures: number;
+  fast: number[];
+  lastError: string | null;
+}
 
 export class Poller {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private cycling: Promise<void> | undefined;
-  private again = false;
+  private ticking: Promise<unknown> | undefined;
   private lastCycleAt: string | null = null;
   private lastError: string | null = null;
-  private fastUntil = 0;
-  private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly schedules = new Map<string, ClusterSchedule>();
 
-  constructor(
-    private readonly d: { jobService: JobService; jobs: JobStore; intervalMs: number; log: Logger },
-  ) {}
+  constructor(private readonly d: PollerDeps) {}
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.schedule(0);
+    this.arm(0);
   }
 
   stop(): void {
@@ -43,71 +75,112 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
-  /** Poll soon (after a submit or cancel) instead of at the next interval. */
-  kick(): void {
-    if (!this.running) return;
-    this.fastUntil = Date.now() + FAST_PERIOD_MS;
-    if (this.cycling) this.again = true;
-    else this.schedule(200);
+  private schedule(cluster: string): ClusterSchedule {
+    let s = this.schedules.get(cluster);
+    if (!s) {
+      s = { nextAt: 0, lastPollAt: null, intervalMs: this.d.intervalMs, quietCycles: 0, failures: 0, fast: [], lastError: null };
+      this.schedules.set(cluster, s);
+    }
+    return s;
+  }
+
+  /** A submit or cancel happened on this cluster: look again soon, then a few more times. */
+  kick(cluster?: string): void {
+    const names = cluster ? [cluster] : [...new Set(this.d.jobs.active().map((j) => j.cluster))];
+    for (const name of names) {
+      const s = this.schedule(name);
+      s.fast = FAST_STEPS_MS.map((ms) => Math.min(ms, this.d.intervalMs));
+      s.nextAt = Math.min(s.nextAt, Date.now() + s.fast.shift()!);
+      s.quietCycles = 0;
+      s.failures = 0;
+    }
+    if (this.running && !this.ticking) this.arm(this.msUntilNext());
   }
 
   status(): PollerStatus {
+    return { running: this.running, intervalMs: this.d.intervalMs, lastCycleAt: this.lastCycleAt, lastError: this.lastError };
+  }
+
+  clusterStatus(cluster: string): ClusterPollStatus {
+    const s = this.schedules.get(cluster);
+    const following = this.following().get(cluster)?.length ?? 0;
+    const paused = !this.running ? 'poller stopped' : following === 0 ? 'no active jobs' : null;
     return {
-      running: this.running,
-      intervalMs: this.d.intervalMs,
-      lastCycleAt: this.lastCycleAt,
-      lastError: this.lastError,
+      pollIntervalMs: s?.intervalMs ?? this.d.intervalMs,
+      lastPollAt: s?.lastPollAt ? new Date(s.lastPollAt).toISOString() : null,
+      nextPollAt: paused || !s ? null : new Date(Math.max(s.nextAt, Date.now())).toISOString(),
+      paused,
     };
   }
 
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.cycle(), ms);
-  }
-
-  /** One pass over every cluster with active jobs; exposed for tests. */
-  async cycle(): Promise<void> {
-    if (this.cycling) return this.cycling;
-    this.cycling = this.runCycle().finally(() => {
-      this.cycling = undefined;
-      const soon = this.again;
-      this.again = false;
-      const interval = Date.now() < this.fastUntil ? Math.min(FAST_INTERVAL_MS, this.d.intervalMs) : this.d.intervalMs;
-      this.schedule(soon ? 200 : interval);
-    });
-    return this.cycling;
-  }
-
-  private async runCycle(): Promise<void> {
+  /** Jobs to follow per cluster: unfinished ones, and submits whose answer was lost. */
+  private following(): Map<string, JobInfo[]> {
     const byCluster = new Map<string, JobInfo[]>();
     for (const job of this.d.jobs.active()) {
-      if (job.slurmJobId === null) continue;
+      if (isTerminalState(job.state)) continue;
       const list = byCluster.get(job.cluster) ?? [];
       list.push(job);
       byCluster.set(job.cluster, list);
     }
+    return byCluster;
+  }
+
+  private msUntilNext(): number {
+    const following = this.following();
+    let next = Infinity;
+    for (const name of following.keys()) next = Math.min(next, this.schedule(name).nextAt);
+    // Nothing to follow: look again at the steady interval for jobs appearing.
+    return next === Infinity ? this.d.intervalMs : Math.max(0, next - Date.now());
+  }
+
+  private arm(ms: number): void {
+    clearTimeout(this.timer);
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick(false).finally(() => {
+        this.ticking = undefined;
+        this.arm(this.msUntilNext());
+      });
+    }, ms);
+  }
+
+  /** Refreshes every cluster that is due now (all of them when forced); exposed for tests and benchmarks. */
+  async tick(force = true): Promise<Map<string, RefreshStats>> {
+    const results = new Map<string, RefreshStats>();
     const now = Date.now();
     const errors: string[] = [];
     await Promise.all(
-      [...byCluster].map(async ([name, jobs]) => {
-        const f = this.failures.get(name);
-        if (f && f.until > now) return;
+      [...this.following()].map(async ([name, jobs]) => {
+        const s = this.schedule(name);
+        if (!force && s.nextAt > now) return;
         try {
           const cluster = this.d.jobService.clusterOf(jobs[0]!);
-          await this.d.jobService.refresh(cluster, jobs);
-          this.failures.delete(name);
+          const stats = await this.d.jobService.refresh(cluster, jobs);
+          results.set(name, stats);
+          if (this.d.afterRefresh) await this.d.afterRefresh(name, jobs).catch((err: unknown) => this.d.log.warn('after-refresh work failed', { cluster: name, error: (err as Error).message }));
+          s.failures = 0;
+          s.lastError = null;
+          s.quietCycles = stats.changed > 0 ? 0 : s.quietCycles + 1;
+          const slow = s.quietCycles >= 10 ? 4 : s.quietCycles >= 5 ? 2 : 1;
+          const unwatched = this.d.hasClients && !this.d.hasClients() ? 2 : 1;
+          s.intervalMs = this.d.intervalMs * slow * unwatched;
+          s.nextAt = Date.now() + (s.fast.length > 0 ? s.fast.shift()! : s.intervalMs);
         } catch (err) {
-          const count = (f?.count ?? 0) + 1;
-          const wait = Math.min(MAX_BACKOFF_MS, this.d.intervalMs * 2 ** count);
-          this.failures.set(name, { count, until: Date.now() + wait });
-          const message = `${name}: ${(err as Error).message}`;
-          errors.push(message);
-          this.d.log.warn('poll failed', { cluster: name, error: (err as Error).message, retryInMs: wait });
+          s.failures++;
+          const ceiling = Math.min(MAX_BACKOFF_MS, this.d.intervalMs * 2 ** s.failures);
+          // Full jitter: clusters that failed together do not retry together.
+          const wait = Math.max(this.d.intervalMs, Math.round(Math.random() * ceiling));
+          s.nextAt = Date.now() + wait;
+          s.lastError = (err as Error).message;
+          errors.push(`${name}: ${s.lastError}`);
+          this.d.log.warn('poll failed', { cluster: name, error: s.lastError, retryInMs: wait });
+        } finally {
+          s.lastPollAt = Date.now();
         }
       }),
     );
     this.lastCycleAt = new Date().toISOString();
     this.lastError = errors.length ? errors.join('; ') : null;
+    return results;
   }
 }

@@ -1,19 +1,39 @@
-// Submitting, cancelling and refreshing jobs on a cluster. The job record is
-// written before sbatch runs, so every submission attempt leaves a trace.
+// Submitting, cancelling, resubmitting and refreshing jobs on a cluster.
+//
+// A job record is written (state SUBMITTING) before anything happens on the
+// cluster, and sbatch runs inside the job's own run directory, whose name is
+// the job's uuid: if the daemon dies or the connection drops after sbatch ran
+// but before its reply was recorded, the job is found again by that working
+// directory (squeue %Z, sacct WorkDir) and is never submitted twice.
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type JobInfo, type JobState } from '../protocol';
+import { ErrorCode, type ArrayTask, type JobInfo, type ResubmitPlan } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import type { ClusterRecord, ClusterStore, JobPatch, JobStore } from '../db/registry';
 import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
-import { sbatchCommand, scancelCommand, scontrolShowJobCommand, squeueCommand, sacctCommand } from '../slurm/commands';
+import type { ClientSession } from '../server';
+import {
+  sacctCommand,
+  sacctSinceCommand,
+  sbatchCommand,
+  scancelCommand,
+  scontrolShowJobCommand,
+  squeueCommand,
+  squeueMineCommand,
+  squeuePathsCommand,
+} from '../slurm/commands';
 import { parseSbatchOutput } from '../slurm/sbatch';
-import { parseSqueue, type SqueueJob } from '../slurm/squeue';
+import { parseSqueue, parseSqueuePaths, type SqueueJob, type SqueuePaths } from '../slurm/squeue';
 import { parseScontrolJobs, type ScontrolJob } from '../slurm/scontrol';
 import { parseSacct, type SacctJob } from '../slurm/sacct';
+import { formatSlurmDuration, parseSlurmDuration } from '../slurm/time';
 import { isTerminalState } from './states';
+import { expandJobPattern } from './logs';
+import { isAllowedTransition, type StateSource } from './transitions';
+import { aggregateState, arrayShape, taskIds, taskIdsInSqueue, taskSelector, tasksFromSacct, tasksFromSqueue } from './arrays';
 
 export interface SubmitRequest {
+  id?: string | undefined;
   cluster: string;
   script: string;
   scriptName: string;
@@ -38,12 +58,44 @@ function firstLines(text: string, n = 3): string {
   return text.trim().split('\n').slice(0, n).join(' | ');
 }
 
-/** How long a job may be missing from both squeue and sacct before it is given up as LOST. */
+/** How long a job may be missing from squeue, scontrol and sacct before it is given up as LOST. */
 const FORGOTTEN_AFTER_MS = 10 * 60_000;
+/** A SUBMITTING record older than this, with no submit in flight, is looked for on the cluster. */
+const RECONCILE_AFTER_MS = 15_000;
+/** ... and if the cluster has no such job this much later, sbatch never ran. */
+const NEVER_SUBMITTED_AFTER_MS = 120_000;
+/** scontrol runs once per job: bound how many a cycle may run. */
+const SCONTROL_PER_CYCLE = 5;
+
+/** What one refresh of a cluster cost and changed. */
+export interface RefreshStats {
+  commands: number;
+  changed: number;
+}
+
+interface Change {
+  jobId: string;
+  patch: JobPatch;
+  source: StateSource;
+  tasks?: ArrayTask[];
+}
+
+/** Wraps a session to count the commands a refresh runs (the poll budget). */
+function counting(s: RemoteSession, stats: RefreshStats): RemoteSession {
+  return {
+    ...s,
+    exec: (argv, opts) => {
+      stats.commands++;
+      return s.exec(argv, opts);
+    },
+  };
+}
 
 export class JobService {
   /** Called after a submit or cancel, when someone is likely watching. */
-  onActivity: () => void = () => {};
+  onActivity: (cluster: string) => void = () => {};
+  /** Submits whose sbatch has not answered yet: not to be reconciled meanwhile. */
+  private readonly inFlight = new Set<string>();
 
   constructor(private readonly d: JobServiceDeps) {}
 
@@ -51,63 +103,143 @@ export class JobService {
     if (job) this.d.onJobChanged(job);
   }
 
-  async submit(req: SubmitRequest, log: Logger): Promise<JobInfo> {
+  /** Submits under way by client-chosen id: a repeat while the first runs gets the first's answer. */
+  private readonly submitting = new Map<string, Promise<JobInfo>>();
+
+  submit(req: SubmitRequest, log: Logger, opts: { promptVia?: ClientSession; resubmittedFrom?: string } = {}): Promise<JobInfo> {
+    if (!req.id) return this.submitOnce(req, log, opts);
+    const running = this.submitting.get(req.id);
+    if (running) return running;
+    const p = this.submitOnce(req, log, opts).finally(() => this.submitting.delete(req.id!));
+    this.submitting.set(req.id, p);
+    return p;
+  }
+
+  private async submitOnce(req: SubmitRequest, log: Logger, opts: { promptVia?: ClientSession; resubmittedFrom?: string }): Promise<JobInfo> {
+    if (req.id) {
+      const existing = this.d.jobs.find(req.id);
+      if (existing) {
+        if (existing.cluster !== req.cluster) throw new RpcError(ErrorCode.Conflict, `job id ${req.id} is already used for a job on ${existing.cluster}`);
+        // The same submit again (a retry after a lost answer): the first one stands.
+        return existing;
+      }
+    }
     const cluster = this.d.clusters.get(req.cluster);
+    const id = req.id ?? randomUUID();
     // Until SLURM says otherwise (a #SBATCH --job-name in the script), the job is named after its script.
     const name = req.name ?? req.scriptName;
-    const session = await this.d.connections.session(cluster);
-    const id = randomUUID();
+    const session = await this.d.connections.session(cluster, { promptVia: opts.promptVia });
     const home = await session.homeDir();
     const runDir = `${home}/.slurm-ml/runs/${id}`;
     const scriptPath = `${runDir}/${remoteFileName(req.scriptName)}`;
     let argv: string[];
     try {
-      argv = sbatchCommand(scriptPath, { jobName: req.name, extraArgs: req.sbatchArgs });
+      // The comment makes the job recognisable in squeue/sacct too; a user's own --comment comes later and wins.
+      argv = sbatchCommand(scriptPath, { jobName: req.name, extraArgs: [`--comment=slurm-ml:${id}`, ...req.sbatchArgs] });
     } catch (err) {
       throw new RpcError(ErrorCode.InvalidParams, (err as Error).message);
     }
-    const created = this.d.jobs.create({ id, clusterId: cluster.id, name, script: req.script, scriptPath, runDir, sbatchArgs: req.sbatchArgs });
-    this.changed(created);
-    const fail = (code: number, message: string): never => {
-      this.changed(this.d.jobs.update(id, { state: 'SUBMIT_FAILED', reason: message.slice(0, 500) }));
-      throw new RpcError(code, message);
-    };
+    this.inFlight.add(id);
     try {
-      await session.mkdirp(runDir);
-      await session.writeFile(scriptPath, req.script, 0o700);
-    } catch (err) {
-      fail((err as RpcError).code ?? ErrorCode.InternalError, `uploading the script to ${cluster.name}:${scriptPath} failed: ${(err as Error).message}`);
+      const created = this.d.jobs.create({
+        id,
+        clusterId: cluster.id,
+        name,
+        script: req.script,
+        scriptPath,
+        runDir,
+        sbatchArgs: req.sbatchArgs,
+        resubmittedFrom: opts.resubmittedFrom ?? null,
+      });
+      this.changed(created);
+      const fail = (code: number, message: string): never => {
+        this.changed(this.d.jobs.update(id, { state: 'SUBMIT_FAILED', reason: message.slice(0, 500) }));
+        throw new RpcError(code, message);
+      };
+      try {
+        await session.mkdirp(runDir);
+        await session.writeFile(scriptPath, req.script, 0o700);
+      } catch (err) {
+        fail((err as RpcError).code ?? ErrorCode.InternalError, `uploading the script to ${cluster.name}:${scriptPath} failed: ${(err as Error).message}`);
+      }
+      let r;
+      try {
+        r = await session.exec(argv, { cwd: runDir, timeoutMs: 60_000 });
+      } catch (err) {
+        // sbatch may or may not have run: leave the record SUBMITTING; reconciliation finds the job or proves it absent.
+        this.changed(this.d.jobs.update(id, { reason: `connection lost while sbatch ran; looking for the job on ${cluster.name}` }));
+        throw new RpcError((err as RpcError).code ?? ErrorCode.SshConnectFailed, `submitting to ${cluster.name}: ${(err as Error).message}. If sbatch ran, job ${id} will be found and followed; it will not be submitted twice.`);
+      }
+      if (r.code !== 0) {
+        fail(ErrorCode.SlurmCommandFailed, `sbatch on ${cluster.name} refused the job: ${firstLines(r.stderr || r.stdout) || `exit status ${r.code}`}`);
+      }
+      const reply = parseSbatchOutput(r.stdout);
+      if (!reply.ok) fail(ErrorCode.SlurmCommandFailed, `sbatch on ${cluster.name} answered something unexpected: ${firstLines(r.stdout)}`);
+      const slurmJobId = reply.ok ? reply.value.jobId : '';
+      const job = this.d.jobs.update(id, { slurmJobId, state: 'PENDING', reason: null, submitTime: new Date().toISOString() })!;
+      log.info('job submitted', { job: id, slurmJobId, cluster: cluster.name });
+      this.changed(job);
+    } finally {
+      this.inFlight.delete(id);
     }
-    const r = await session.exec(argv, { cwd: runDir, timeoutMs: 60_000 });
-    if (r.code !== 0) {
-      fail(ErrorCode.SlurmCommandFailed, `sbatch on ${cluster.name} refused the job: ${firstLines(r.stderr || r.stdout) || `exit status ${r.code}`}`);
-    }
-    const reply = parseSbatchOutput(r.stdout);
-    if (!reply.ok) fail(ErrorCode.SlurmCommandFailed, `sbatch on ${cluster.name} answered something unexpected: ${firstLines(r.stdout)}`);
-    const slurmJobId = reply.ok ? reply.value.jobId : '';
-    const job = this.d.jobs.update(id, { slurmJobId, state: 'PENDING', submitTime: new Date().toISOString() })!;
-    log.info('job submitted', { job: id, slurmJobId, cluster: cluster.name });
-    this.changed(job);
-    // Paths and resources as SLURM resolved them; the poller would get them too, a moment later.
-    await this.refresh(cluster, [job], session).catch((err: unknown) => log.warn('first refresh failed', { error: (err as Error).message }));
-    this.onActivity();
+    // Paths, resources and (for arrays) the task set as SLURM resolved them.
+    await this.refresh(cluster, [this.d.jobs.get(id)], session).catch((err: unknown) => log.warn('first refresh failed', { error: (err as Error).message }));
+    this.onActivity(cluster.name);
     return this.d.jobs.get(id);
   }
 
-  async cancel(ref: string, log: Logger): Promise<JobInfo> {
+  async cancel(ref: string, tasks: string | undefined, log: Logger, opts: { promptVia?: ClientSession } = {}): Promise<JobInfo> {
     const job = this.d.jobs.resolve(ref);
     if (job.terminal) throw new RpcError(ErrorCode.Conflict, `job ${job.slurmJobId ?? job.id} already ended (${job.state})`);
     if (!job.slurmJobId) throw new RpcError(ErrorCode.Conflict, `job ${job.id} has no SLURM id yet (${job.state})`);
+    if (tasks !== undefined && job.array === null) throw new RpcError(ErrorCode.InvalidParams, `job ${job.slurmJobId} is not an array; cancel it without --tasks`);
+    const target = tasks === undefined ? job.slurmJobId : taskSelector(job.slurmJobId, tasks);
     const cluster = this.clusterOf(job);
-    const session = await this.d.connections.session(cluster);
-    const r = await session.exec(scancelCommand(job.slurmJobId), { timeoutMs: 30_000 });
+    const session = await this.d.connections.session(cluster, { promptVia: opts.promptVia });
+    const r = await session.exec(scancelCommand(target), { timeoutMs: 30_000 });
     if (r.code !== 0) {
-      throw new RpcError(ErrorCode.SlurmCommandFailed, `scancel ${job.slurmJobId} on ${cluster.name} failed: ${firstLines(r.stderr || r.stdout)}`);
+      throw new RpcError(ErrorCode.SlurmCommandFailed, `scancel ${target} on ${cluster.name} failed: ${firstLines(r.stderr || r.stdout)}`);
     }
-    log.info('job cancelled', { job: job.id, slurmJobId: job.slurmJobId });
-    this.onActivity();
-    await this.refresh(cluster, [job], session).catch((err: unknown) => log.warn('refresh after cancel failed', { error: (err as Error).message }));
+    log.info('job cancelled', { job: job.id, target });
+    this.onActivity(cluster.name);
+    await this.refresh(cluster, [this.d.jobs.get(job.id)], session).catch((err: unknown) => log.warn('refresh after cancel failed', { error: (err as Error).message }));
     return this.d.jobs.get(job.id);
+  }
+
+  /** What a resubmit would ask for: after TIMEOUT twice the time, after OUT_OF_MEMORY twice the memory. */
+  resubmitPlan(ref: string): ResubmitPlan {
+    const job = this.d.jobs.resolve(ref);
+    if (!job.terminal) throw new RpcError(ErrorCode.Conflict, `job ${job.slurmJobId ?? job.id} has not ended (${job.state}); cancel it first or wait`);
+    const limit = job.requested.timeLimitSeconds;
+    if (job.state === 'TIMEOUT' && limit) {
+      return { time: formatSlurmDuration(limit * 2), mem: null, reason: `ended TIMEOUT at its limit of ${formatSlurmDuration(limit)}: twice the time` };
+    }
+    if (job.state === 'OUT_OF_MEMORY') {
+      const mem = /(?:^|,)mem=(\d+)([KMGT]?)/.exec(job.requested.tres ?? '');
+      if (mem) {
+        return { time: null, mem: `${Number(mem[1]) * 2}${mem[2] || 'M'}`, reason: `ended OUT_OF_MEMORY with ${mem[1]}${mem[2]} of memory: twice the memory` };
+      }
+      return { time: null, mem: null, reason: 'ended OUT_OF_MEMORY; its memory request is unknown, give --mem' };
+    }
+    return { time: null, mem: null, reason: `ended ${job.state}: same script and options` };
+  }
+
+  /** Submits a finished job's script again; time and mem (confirmed by the user) override its options. */
+  async resubmit(req: { ref: string; id?: string | undefined; time?: string | undefined; mem?: string | undefined }, log: Logger, opts: { promptVia?: ClientSession } = {}): Promise<JobInfo> {
+    const old = this.d.jobs.resolve(req.ref);
+    if (!old.terminal) throw new RpcError(ErrorCode.Conflict, `job ${old.slurmJobId ?? old.id} has not ended (${old.state}); cancel it first or wait`);
+    if (req.time !== undefined && parseSlurmDuration(req.time) === null) throw new RpcError(ErrorCode.InvalidParams, `params.time: not a SLURM time: ${req.time}`);
+    // Later options win in sbatch, so the new values are appended rather than edited in.
+    const args = old.sbatchArgs.filter((a) => !(req.time && /^(--time=|-t)/.test(a)) && !(req.mem && /^--mem(-per-cpu|-per-gpu)?=/.test(a)));
+    if (req.time) args.push(`--time=${req.time}`);
+    if (req.mem) args.push(`--mem=${req.mem}`);
+    const scriptName = old.scriptPath.slice(old.scriptPath.lastIndexOf('/') + 1);
+    const wasNamed = old.name !== scriptName;
+    return this.submit(
+      { id: req.id, cluster: old.cluster, script: old.script, scriptName, name: wasNamed && !/^#SBATCH\s+(-J|--job-name)/m.test(old.script) ? old.name : undefined, sbatchArgs: args },
+      log,
+      { ...opts, resubmittedFrom: old.id },
+    );
   }
 
   clusterOf(job: JobInfo): ClusterRecord {
@@ -118,70 +250,273 @@ export class JobService {
 
   /**
    * Brings the records of these jobs (all on one cluster) up to date: one
-   * squeue for all of them, then scontrol (or sacct, once the controller has
-   * forgotten the job) for those that ended, to learn exit codes and times.
+   * squeue for all of them; scontrol for those that ended (exit codes, paths)
+   * or are new; sacct only for jobs that left squeue and for array tasks that
+   * ended. All changes of one refresh are written in one transaction.
    */
-  async refresh(cluster: ClusterRecord, jobs: JobInfo[], session?: RemoteSession): Promise<void> {
+  async refresh(cluster: ClusterRecord, jobs: JobInfo[], session?: RemoteSession): Promise<RefreshStats> {
+    const stats: RefreshStats = { commands: 0, changed: 0 };
+    const submitting = jobs.filter((j) => j.state === 'SUBMITTING' && j.slurmJobId === null && !this.inFlight.has(j.id) && Date.now() - Date.parse(j.createdAt) > RECONCILE_AFTER_MS);
     const tracked = jobs.filter((j) => j.slurmJobId !== null && !isTerminalState(j.state));
-    if (tracked.length === 0) return;
-    const s = session ?? (await this.d.connections.session(cluster));
-    const ids = tracked.map((j) => j.slurmJobId!);
-    const q = await s.exec(squeueCommand(ids), { timeoutMs: 30_000 });
-    const rows = new Map<string, SqueueJob>();
+    if (tracked.length === 0 && submitting.length === 0) return stats;
+    const s = counting(session ?? (await this.d.connections.session(cluster)), stats);
+    const changes: Change[] = [];
+    if (submitting.length > 0) changes.push(...(await this.reconcile(s, submitting)));
+    if (tracked.length > 0) changes.push(...(await this.track(cluster, s, tracked)));
+    stats.changed = this.apply(changes);
+    return stats;
+  }
+
+  private async track(cluster: ClusterRecord, s: RemoteSession, tracked: JobInfo[]): Promise<Change[]> {
+    const changes: Change[] = [];
+    const q = await s.exec(squeueCommand(tracked.map((j) => j.slurmJobId!)), { timeoutMs: 60_000 });
+    const byBase = new Map<string, SqueueJob[]>();
     if (q.code === 0) {
       const parsed = parseSqueue(q.stdout);
-      if (parsed.ok) for (const row of parsed.value) rows.set(row.rawJobId, row);
+      if (parsed.ok) {
+        for (const row of parsed.value) {
+          const key = row.id ? String(row.id.baseId) : row.rawJobId;
+          const list = byBase.get(key) ?? [];
+          list.push(row);
+          byBase.set(key, list);
+        }
+      }
     } else if (!/invalid job id/i.test(q.stderr)) {
+      // Also when slurmctld is down: nothing is concluded from a failed squeue.
       throw new RpcError(ErrorCode.SlurmCommandFailed, `squeue on ${cluster.name} failed: ${firstLines(q.stderr)}`);
     }
-    const needDetail: JobInfo[] = [];
+    const plain: JobInfo[] = [];
     for (const job of tracked) {
-      const row = rows.get(job.slurmJobId!);
-      // An ended job is recorded once, with its exit code: squeue alone does not know it.
-      if (row && !isTerminalState(row.state)) this.changed(this.d.jobs.update(job.id, patchFromSqueue(row)));
-      if (!row || isTerminalState(row.state) || job.stdoutPath === null) needDetail.push(job);
+      const rows = byBase.get(job.slurmJobId!) ?? [];
+      if (job.array !== null || rows.some((r) => r.arrayTaskId !== null)) changes.push(...(await this.trackArray(s, job, rows)));
+      else plain.push(job);
     }
-    await Promise.all(needDetail.map((job) => this.refreshDetail(cluster, job, s, rows.get(job.slurmJobId!))));
+    changes.push(...(await this.trackPlain(cluster, s, plain, byBase)));
+    return changes;
   }
 
-  private async refreshDetail(cluster: ClusterRecord, job: JobInfo, s: RemoteSession, squeueRow: SqueueJob | undefined): Promise<void> {
-    const sc = await s.exec(scontrolShowJobCommand(job.slurmJobId!), { timeoutMs: 30_000 });
-    if (sc.code === 0) {
-      const parsed = parseScontrolJobs(sc.stdout);
-      const row = parsed.ok ? parsed.value.find((r) => r.jobId === job.slurmJobId) : undefined;
-      if (row) {
-        this.changed(this.d.jobs.update(job.id, patchFromScontrol(row)));
-        return;
+  /**
+   * Plain jobs, in a bounded number of commands whatever their count: the
+   * squeue already run, one squeue --Format for the paths of new jobs, one
+   * sacct for jobs that ended or left squeue, and scontrol for at most a few
+   * of those that sacct cannot answer yet.
+   */
+  private async trackPlain(cluster: ClusterRecord, s: RemoteSession, jobs: JobInfo[], byBase: Map<string, SqueueJob[]>): Promise<Change[]> {
+    const changes: Change[] = [];
+    const row = (j: JobInfo) => byBase.get(j.slurmJobId!)?.[0];
+    const fresh = jobs.filter((j) => j.stdoutPath === null && row(j));
+    const paths = new Map<string, SqueuePaths>();
+    if (fresh.length > 0) {
+      const p = await s.exec(squeuePathsCommand(fresh.map((j) => j.slurmJobId!)), { timeoutMs: 60_000 });
+      const parsed = p.code === 0 ? parseSqueuePaths(p.stdout) : undefined;
+      if (parsed?.ok) for (const r of parsed.value) paths.set(r.jobId, r);
+    }
+    // Ended (in squeue) or gone from it: the exit code and final times are needed.
+    const ending = jobs.filter((j) => !row(j) || isTerminalState(row(j)!.state));
+    const finals = new Map<string, JobPatch & { source: StateSource }>();
+    let acctAnswered = false;
+    if (ending.length > 0) {
+      const sa = await s.exec(sacctCommand(ending.map((j) => j.slurmJobId!)), { timeoutMs: 60_000 });
+      acctAnswered = sa.code === 0;
+      const parsed = acctAnswered ? parseSacct(sa.stdout) : undefined;
+      if (parsed?.ok) {
+        for (const acct of parsed.value) {
+          // sacct shows placeholder rows around a job's end: only a finished row is trusted.
+          if (isTerminalState(acct.state) && acct.end !== null) finals.set(acct.jobIdRaw, { ...patchFromSacct(acct), source: 'sacct' });
+        }
+      }
+      // What sacct cannot tell yet, the controller can (while it remembers the job): a few per cycle.
+      for (const j of ending.filter((j) => !finals.has(j.slurmJobId!)).slice(0, SCONTROL_PER_CYCLE)) {
+        const sc = await s.exec(scontrolShowJobCommand(j.slurmJobId!), { timeoutMs: 30_000 });
+        const parsed = sc.code === 0 ? parseScontrolJobs(sc.stdout) : undefined;
+        const detail = parsed?.ok ? parsed.value.find((r) => r.jobId === j.slurmJobId) : undefined;
+        if (detail && isTerminalState(detail.state)) finals.set(j.slurmJobId!, { ...patchFromScontrol(detail), source: 'scontrol' });
       }
     }
-    if (squeueRow) {
-      this.changed(this.d.jobs.update(job.id, patchFromSqueue(squeueRow)));
-      return;
+    for (const job of jobs) {
+      const r = row(job);
+      const misses = r ? 0 : this.d.jobs.pollMisses(job.id) + 1;
+      const patch: JobPatch = { pollMisses: misses };
+      let source: StateSource = 'squeue';
+      if (r) {
+        const fromSqueue = patchFromSqueue(r);
+        // An end without its exit code is not recorded yet: it waits for sacct or scontrol.
+        if (isTerminalState(r.state) && !finals.has(job.slurmJobId!)) {
+          delete fromSqueue.state;
+          delete fromSqueue.endTime;
+        }
+        Object.assign(patch, fromSqueue, { requested: requestedFrom(r, job.requested.tres) });
+      }
+      const p = paths.get(job.slurmJobId!);
+      if (p) {
+        // squeue prints an --error path with its %-patterns left in: fill in what the job itself determines.
+        const expand = (path: string | null) =>
+          path === null ? null : expandJobPattern(r?.user ? path.replace(/%u/g, r.user) : path, { slurmJobId: job.slurmJobId, name: r?.name ?? job.name });
+        Object.assign(patch, { stdoutPath: expand(p.stdOut), stderrPath: expand(p.stdErr), requested: { ...(patch.requested ?? job.requested), tres: p.tres } });
+      }
+      const f = finals.get(job.slurmJobId!);
+      if (f) {
+        const { source: fs, ...fp } = f;
+        Object.assign(patch, fp);
+        source = fs;
+      } else if (!r) {
+        const age = Date.now() - Date.parse(job.submitTime ?? job.createdAt);
+        // Never concluded from one missing row: only after several misses and a long silence from every source.
+        if (misses >= 3 && age > FORGOTTEN_AFTER_MS && acctAnswered) {
+          Object.assign(patch, { state: 'LOST', reason: `${cluster.name} no longer knows job ${job.slurmJobId}` });
+          source = 'daemon';
+        }
+      }
+      changes.push({ jobId: job.id, patch, source });
     }
-    // The controller forgot the job (MinJobAge passed): ask the accounting database.
-    const sa = await s.exec(sacctCommand([job.slurmJobId!]), { timeoutMs: 60_000 });
-    if (sa.code === 0) {
-      const parsed = parseSacct(sa.stdout);
-      const row = parsed.ok ? parsed.value.find((r) => r.jobIdRaw === job.slurmJobId) : undefined;
-      // sacct shows placeholder rows around a job's end; only trust a finished one.
-      if (row && isTerminalState(row.state) && row.end !== null) {
-        this.changed(this.d.jobs.update(job.id, patchFromSacct(row)));
-        return;
+    return changes;
+  }
+
+  private async trackArray(s: RemoteSession, job: JobInfo, rows: SqueueJob[]): Promise<Change[]> {
+    const patch: JobPatch = { pollMisses: rows.length > 0 ? 0 : this.d.jobs.pollMisses(job.id) + 1 };
+    if (job.array === null || job.stdoutPath === null) {
+      // First sighting: the array's size and log paths.
+      const sc = await s.exec(scontrolShowJobCommand(job.slurmJobId!), { timeoutMs: 30_000 });
+      const parsed = sc.code === 0 ? parseScontrolJobs(sc.stdout) : undefined;
+      if (parsed?.ok) {
+        const shape = arrayShape(parsed.value);
+        if (shape) Object.assign(patch, { arraySpec: shape.spec, arrayTotal: shape.total });
+        const first = parsed.value.find((r) => r.arrayTaskId !== null && /^\d+$/.test(r.arrayTaskId)) ?? parsed.value[0];
+        if (first) {
+          const d = patchFromScontrol(first);
+          Object.assign(patch, { name: d.name, requested: d.requested, stdoutPath: d.stdoutPath, stderrPath: d.stderrPath, submitTime: d.submitTime });
+        }
       }
     }
-    const age = Date.now() - Date.parse(job.submitTime ?? job.createdAt);
-    if (age > FORGOTTEN_AFTER_MS) {
-      this.changed(this.d.jobs.update(job.id, { state: 'LOST', reason: `${cluster.name} no longer knows job ${job.slurmJobId}` }));
+    const tasks = tasksFromSqueue(rows);
+    const known = new Map(this.d.jobs.tasks(job.id, 0, 1_000_000).tasks.map((t) => [t.taskId, t]));
+    // Tasks neither listed by squeue (split off or in the pending rest) nor known to have ended.
+    const spec = (patch.arraySpec as string | undefined) ?? this.d.jobs.arraySpec(job.id);
+    const listed = taskIdsInSqueue(rows);
+    const unaccounted = (spec ? (taskIds(spec) ?? []) : []).filter((id) => !listed.has(id) && !isTerminalState(known.get(id)?.state ?? 'PENDING'));
+    // Exit codes are only in accounting: ask sacct (once for the whole array) when a task ended without one,
+    // when tasks left squeue, or when squeue no longer lists the array at all.
+    const needAcct = rows.length === 0 || unaccounted.length > 0 || tasks.some((t) => isTerminalState(t.state) && known.get(t.taskId)?.exitCode == null);
+    if (needAcct) {
+      const sa = await s.exec(sacctCommand([job.slurmJobId!]), { timeoutMs: 60_000 });
+      if (sa.code === 0) {
+        const parsed = parseSacct(sa.stdout);
+        if (parsed.ok) {
+          const final = new Map(tasksFromSacct(parsed.value).map((t) => [t.taskId, t]));
+          const inAcct = new Set(parsed.value.flatMap((j) => (j.id?.arrayTaskId != null ? [j.id.arrayTaskId] : j.id?.arrayTaskSpec ? (taskIds(j.id.arrayTaskSpec) ?? []) : [])));
+          for (let i = 0; i < tasks.length; i++) {
+            const f = final.get(tasks[i]!.taskId);
+            if (f) tasks[i] = f;
+          }
+          for (const [taskId, f] of final) if (!tasks.some((t) => t.taskId === taskId)) tasks.push(f);
+          // A pending task leaves the pending rest only by starting (then squeue or sacct list it) or by
+          // being cancelled, after which SLURM keeps no record of it at all.
+          for (const id of unaccounted) {
+            if (inAcct.has(id) || tasks.some((t) => t.taskId === id)) continue;
+            tasks.push({ taskId: id, slurmJobId: null, state: 'CANCELLED', reason: 'cancelled before it started', startTime: null, endTime: null, exitCode: 0, exitSignal: 15 });
+          }
+        }
+      }
     }
+    // Keep what is known when a task is not in this cycle's view; never let a terminal task move.
+    const merged = tasks.filter((t) => {
+      const k = known.get(t.taskId);
+      return !k || isAllowedTransition(k.state, t.state, 'squeue') || (isTerminalState(k.state) && k.exitCode === null && isTerminalState(t.state));
+    });
+    return [{ jobId: job.id, patch, source: 'squeue', tasks: merged }];
+  }
+
+  /**
+   * Looks for SUBMITTING jobs (sbatch's answer was never recorded) on the
+   * cluster by their run directory: squeue first, then sacct.
+   */
+  private async reconcile(s: RemoteSession, jobs: JobInfo[]): Promise<Change[]> {
+    const changes: Change[] = [];
+    const byDir = new Map(jobs.map((j) => [j.runDir, j]));
+    const found = new Map<string, { slurmJobId: string; source: StateSource }>();
+    const q = await s.exec(squeueMineCommand(), { timeoutMs: 60_000 });
+    if (q.code === 0) {
+      const parsed = parseSqueue(q.stdout);
+      if (parsed.ok) {
+        for (const row of parsed.value) {
+          const j = row.workDir ? byDir.get(row.workDir) : undefined;
+          if (j && row.id) found.set(j.id, { slurmJobId: String(row.id.baseId), source: 'squeue' });
+        }
+      }
+    }
+    let acctOk = false;
+    const missing = jobs.filter((j) => !found.has(j.id));
+    if (missing.length > 0) {
+      const since = new Date(Math.min(...missing.map((j) => Date.parse(j.createdAt))) - 60_000);
+      const sa = await s.exec(sacctSinceCommand(since), { timeoutMs: 60_000 });
+      acctOk = sa.code === 0;
+      const parsed = acctOk ? parseSacct(sa.stdout) : undefined;
+      if (parsed?.ok) {
+        for (const row of parsed.value) {
+          const j = row.workDir ? byDir.get(row.workDir) : undefined;
+          if (j && row.id && !found.has(j.id)) found.set(j.id, { slurmJobId: String(row.id.baseId), source: 'sacct' });
+        }
+      }
+    }
+    for (const j of jobs) {
+      const f = found.get(j.id);
+      if (f) {
+        this.d.log.info('found a job whose submit answer was lost', { job: j.id, slurmJobId: f.slurmJobId });
+        changes.push({ jobId: j.id, patch: { slurmJobId: f.slurmJobId, state: 'PENDING', reason: null, submitTime: j.createdAt }, source: f.source });
+      } else if (acctOk && q.code === 0 && Date.now() - Date.parse(j.createdAt) > NEVER_SUBMITTED_AFTER_MS) {
+        changes.push({ jobId: j.id, patch: { state: 'SUBMIT_FAILED', reason: 'the submission was interrupted before sbatch accepted it; the cluster has no such job' }, source: 'daemon' });
+      }
+    }
+    return changes;
+  }
+
+  /** Writes a refresh's changes in one transaction, then tells clients. */
+  private apply(changes: Change[]): number {
+    const touched: JobInfo[] = [];
+    this.d.jobs.transaction(() => {
+      for (const c of changes) {
+        const current = this.d.jobs.find(c.jobId);
+        if (!current) continue;
+        let patch = c.patch;
+        if (patch.state !== undefined && !isAllowedTransition(current.state, patch.state, c.source)) {
+          this.d.log.warn('refused an impossible state change', { job: c.jobId, from: current.state, to: patch.state, source: c.source });
+          patch = { pollMisses: patch.pollMisses };
+        }
+        let visible = false;
+        if (c.tasks && c.tasks.length > 0) visible = this.d.jobs.upsertTasks(c.jobId, c.tasks) > 0;
+        let updated = this.d.jobs.update(c.jobId, patch);
+        const after = updated ?? this.d.jobs.get(c.jobId);
+        if (after.array !== null) {
+          // The array's own record follows its tasks; it ends once every task ended with a known exit code.
+          const tasks = this.d.jobs.tasks(c.jobId, 0, 1_000_000).tasks;
+          const finished = after.array.done && tasks.every((t) => !isTerminalState(t.state) || t.exitCode !== null);
+          const state = aggregateState({ ...after.array, done: finished });
+          if (isAllowedTransition(after.state, state, 'squeue')) {
+            const ends = tasks.map((t) => t.endTime).filter((e): e is string => e !== null).sort();
+            const starts = tasks.map((t) => t.startTime).filter((e): e is string => e !== null).sort();
+            const worst = tasks.reduce<ArrayTask | null>((w, t) => (t.exitCode !== null && (w === null || t.exitCode > (w.exitCode ?? 0)) ? t : w), null);
+            updated =
+              this.d.jobs.update(c.jobId, {
+                state,
+                startTime: starts[0] ?? null,
+                endTime: finished ? (ends.at(-1) ?? null) : null,
+                exitCode: finished ? (worst?.exitCode ?? 0) : null,
+                exitSignal: finished ? (worst?.exitSignal ?? 0) : null,
+              }) ?? updated;
+          }
+        }
+        if (updated || visible) touched.push(updated ?? this.d.jobs.get(c.jobId));
+      }
+    });
+    for (const j of touched) this.changed(j);
+    return touched.length;
   }
 }
 
-/** A state this code does not know (a newer SLURM) is left out of the patch: the record keeps its last known state and stays polled. */
-function knownState(state: string): JobState | undefined {
-  return state === 'UNKNOWN' ? undefined : state;
-}
-
-function requestedFrom(row: { partition: string | null; qos: string | null; account: string | null; timeLimitSeconds: number | null; numNodes: number | null; numCpus: number | null }, tres: string | null) {
+function requestedFrom(
+  row: { partition: string | null; qos: string | null; account: string | null; timeLimitSeconds: number | null; numNodes: number | null; numCpus: number | null },
+  tres: string | null,
+) {
   return {
     partition: row.partition,
     qos: row.qos,
@@ -191,6 +526,11 @@ function requestedFrom(row: { partition: string | null; qos: string | null; acco
     cpus: row.numCpus,
     tres,
   };
+}
+
+/** A state this code does not know (a newer SLURM) is left out of the patch: the record keeps its last known state and stays polled. */
+function knownState(state: string): string | undefined {
+  return state === 'UNKNOWN' ? undefined : state;
 }
 
 function patchFromSqueue(row: SqueueJob): JobPatch {

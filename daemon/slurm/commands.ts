@@ -149,6 +149,29 @@ export function squeueUserCommand(user: string): string[] {
   return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--user=${user}`, `--format=${SQUEUE_FORMAT}`];
 }
 
+/** squeue --Format columns for the paths and resources of jobs: [field name, --Format type]. */
+export const SQUEUE_PATH_FIELDS = [
+  ['jobId', 'JobID'],
+  ['stdOut', 'STDOUT'],
+  ['stdErr', 'STDERR'],
+  ['tres', 'tres-alloc'],
+] as const;
+
+/**
+ * Output paths and requested resources of many jobs in one call (squeue -o
+ * has no field for them; scontrol takes one job at a time). `:0` turns off
+ * padding and the separator is the suffix of each column.
+ */
+export function squeuePathsCommand(jobIds: readonly string[]): string[] {
+  const format = SQUEUE_PATH_FIELDS.map(([, f], i) => `${f}:0${i < SQUEUE_PATH_FIELDS.length - 1 ? FIELD_SEPARATOR : ''}`).join(',');
+  return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--jobs=${jobIdList(jobIds)}`, `--Format=${format}`];
+}
+
+/** squeue for every job of the user running it, in every state (`--me`, SLURM >= 20.11). */
+export function squeueMineCommand(): string[] {
+  return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', '--me', `--format=${SQUEUE_FORMAT}`];
+}
+
 /** One line per job (per array task when given an array's base id). */
 export function scontrolShowJobCommand(jobId: string): string[] {
   requireJobId(jobId);
@@ -166,6 +189,17 @@ export function sacctCommand(jobIds: readonly string[]): string[] {
     `--jobs=${jobIdList(jobIds)}`,
     `--format=${SACCT_FORMAT}`,
   ];
+}
+
+/** Accounting rows of the user's own jobs (and their steps) that were submitted or ran since `since`. */
+export function sacctSinceCommand(since: Date): string[] {
+  if (Number.isNaN(since.getTime())) throw new RangeError('invalid start time');
+  // sacct reads --starttime in the cluster's local time; UTC with an explicit
+  // zone is not accepted, so the time is given in the daemon's local time,
+  // which is the cluster's on a single machine and a small window otherwise.
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const t = `${since.getFullYear()}-${pad(since.getMonth() + 1)}-${pad(since.getDate())}T${pad(since.getHours())}:${pad(since.getMinutes())}:${pad(since.getSeconds())}`;
+  return [...PINNED_ENV, 'sacct', '--parsable2', '--noheader', `--delimiter=${FIELD_SEPARATOR}`, `--starttime=${t}`, `--format=${SACCT_FORMAT}`];
 }
 
 export interface ScancelOptions {

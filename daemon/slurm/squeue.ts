@@ -1,6 +1,6 @@
 // Rows of `squeue --format=…` as built by squeueCommand (columns in
 // SQUEUE_FIELDS order, FIELD_SEPARATOR between them, the job name last).
-import { FIELD_SEPARATOR, SQUEUE_FIELDS } from './commands';
+import { FIELD_SEPARATOR, SQUEUE_FIELDS, SQUEUE_PATH_FIELDS } from './commands';
 import type { SqueueField } from './commands';
 import { parseJobId } from './jobid';
 import type { ParsedJobId } from './jobid';
@@ -110,4 +110,31 @@ export function parseSqueueLine(line: string, options: TimestampOptions = {}): S
     workDir: optionalText(c.workDir),
     name: c.name,
   };
+}
+
+export interface SqueuePaths {
+  jobId: string;
+  stdOut: string | null;
+  stdErr: string | null;
+  /** Requested (pending) or allocated TRES as printed: `cpu=1,mem=300M,node=1,billing=1`. */
+  tres: string | null;
+}
+
+/** Rows of squeuePathsCommand's output. */
+export function parseSqueuePaths(output: string): ParseResult<SqueuePaths[]> {
+  const rows: SqueuePaths[] = [];
+  const issues: ParseIssue[] = [];
+  let nonBlank = 0;
+  for (const [i, line] of outputLines(output).entries()) {
+    if (line.trim() === '') continue;
+    nonBlank++;
+    const cols = splitColumns(line, FIELD_SEPARATOR, SQUEUE_PATH_FIELDS.length);
+    const jobId = cols?.[0]?.trim() ?? '';
+    if (cols === null || parseJobId(jobId) === null) {
+      issues.push(issue(i + 1, line, `expected ${SQUEUE_PATH_FIELDS.length} columns starting with a job id`));
+      continue;
+    }
+    rows.push({ jobId, stdOut: optionalText(cols[1]), stdErr: optionalText(cols[2]), tres: optionalText(cols[3]) });
+  }
+  return rowsResult('squeue', rows, issues, nonBlank);
 }

@@ -1,8 +1,9 @@
 // OpenSSH known_hosts parsing and host key checking, so the daemon trusts
 // exactly the keys the user's own `ssh` would trust (format: sshd(8),
 // "SSH_KNOWN_HOSTS FILE FORMAT").
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 export type KnownHostMarker = 'revoked' | 'cert-authority';
 
@@ -192,4 +193,47 @@ export function checkHostKey(
 
 function unique(xs: string[]): string[] {
   return [...new Set(xs)];
+}
+
+/**
+ * The known_hosts line for a key: `host` or `[host]:port` (port not 22), or
+ * its `|1|salt|hmac` hash, then the key type and base64 blob.
+ */
+export function knownHostsLine(host: string, port: number, keyBlob: Buffer, opts: { hash?: boolean } = {}): string {
+  const name = knownHostsLookupName(host, port);
+  const keyType = keyTypeOfBlob(keyBlob);
+  if (!keyType) throw new Error('not an SSH public key blob');
+  let field = name;
+  if (opts.hash) {
+    const salt = randomBytes(20);
+    field = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
+  }
+  return `${field} ${keyType} ${keyBlob.toString('base64')}`;
+}
+
+/**
+ * Adds a host key the user accepted, as `ssh` does: creates the directory
+ * (0700) and the file (0600) when missing, and appends one line.
+ */
+export async function appendKnownHost(path: string, host: string, port: number, keyBlob: Buffer, opts: { hash?: boolean } = {}): Promise<void> {
+  const line = knownHostsLine(host, port, keyBlob, opts);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Keep the previous last line intact when the file does not end in a newline.
+  let prefix = '';
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        await fh.read(last, 0, 1, size - 1);
+        if (last[0] !== 0x0a) prefix = '\n';
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await appendFile(path, `${prefix}${line}\n`, { mode: 0o600 });
 }

@@ -4,9 +4,13 @@
 // connection cost a few ms.
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { Client, utils } from 'ssh2';
-import type { ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from 'ssh2';
+import type { AuthenticationType, AuthHandlerMiddleware, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from 'ssh2';
+import type { z } from 'zod';
+import type { SshPrompt } from '../protocol';
 import {
+  appendKnownHost,
   checkHostKey,
   fingerprintSha256,
   keyTypeOfBlob,
@@ -17,17 +21,63 @@ import {
 import type { KnownHostEntry } from './knownHosts';
 import { shellCommand, shellCommandInDir, shellQuote } from './quote';
 
-export interface SshClusterConfig {
+/** How to log in to one host: the cluster's login node, or a jump host on the way. */
+export interface SshHostAuth {
+  /**
+   * Private key files tried after `identityFile`: from the ssh config or
+   * OpenSSH's default names. Missing or unreadable ones are skipped, as ssh does.
+   */
+  identityFiles?: string[];
+  /** SSH agent socket (ssh2 `agent`); null or absent: no agent. */
+  agent?: string | null;
+  /** IdentitiesOnly: do not offer the agent's keys. */
+  identitiesOnly?: boolean;
+  /** Offer keyboard-interactive / password when the server allows them (default true; needs a prompt). */
+  kbdInteractiveAuth?: boolean;
+  passwordAuth?: boolean;
+  /** Write accepted host keys hashed (HashKnownHosts). */
+  hashKnownHosts?: boolean;
+}
+
+/** A jump host (ProxyJump hop). */
+export interface SshJumpHost extends SshHostAuth {
+  /** The name it was given (alias or host), for messages. */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  knownHostsFile: string;
+}
+
+export interface SshClusterConfig extends SshHostAuth {
   /** Cluster name, used in messages and logs. */
   name: string;
   host: string;
   port: number;
   user: string;
-  /** Private key file (unencrypted for now). A leading `~/` is the local home. */
-  identityFile: string;
+  /**
+   * Private key file given explicitly: it must be readable. A leading `~/`
+   * is the local home. null: only identityFiles, the agent, and prompts.
+   */
+  identityFile: string | null;
   /** OpenSSH known_hosts file. A leading `~/` is the local home. */
   knownHostsFile: string;
+  /** ProxyJump hops, the first one reached directly. */
+  jumps?: SshJumpHost[];
+  /** Per-cluster overrides of the session options (ServerAliveInterval, ConnectTimeout). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  readyTimeoutMs?: number;
 }
+
+/** An `ssh/prompt` request as the SSH layer asks it (the connection layer adds the cluster). */
+export type SshPromptRequest = Omit<z.input<(typeof SshPrompt)['params']>, 'cluster'>;
+export type SshPromptAnswer = z.output<(typeof SshPrompt)['result']>;
+/**
+ * Asks a person. Rejects (with a message saying why) when nobody can answer:
+ * no client able to prompt, or no answer in time.
+ */
+export type SshPromptFn = (request: SshPromptRequest) => Promise<SshPromptAnswer>;
 
 export interface SshLogger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -49,6 +99,18 @@ export interface SshSessionOptions {
    */
   maxConcurrentExecs?: number;
   logger?: SshLogger;
+  /**
+   * Asks a person for what the login needs (an unknown host key, a password,
+   * keyboard-interactive answers, a key passphrase). Without it such logins
+   * fail with a message saying what was needed.
+   */
+  prompt?: SshPromptFn;
+  /**
+   * Runs before every connection attempt, including the lazy reconnects of
+   * exec and SFTP calls: returns the configuration to use (resolved afresh)
+   * or throws to refuse the attempt (the state is left as it is).
+   */
+  prepare?: () => Promise<SshClusterConfig>;
 }
 
 export type SshState = 'disconnected' | 'connecting' | 'ready' | 'failed';
@@ -72,7 +134,9 @@ export type SshErrorKind =
   /** The server refused to open a channel or run the command (e.g. MaxSessions). */
   | 'channel'
   /** An SFTP operation failed; see sftpCode. */
-  | 'sftp';
+  | 'sftp'
+  /** The attempt was not started: backoff or the per-minute connection cap (set by the connection layer). */
+  | 'throttled';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) worth naming. */
 export const SFTP_NO_SUCH_FILE = 2;
@@ -85,16 +149,19 @@ export class SshError extends Error {
   readonly fingerprint: string | undefined;
   /** SFTP errors: the server's status code (SFTP_NO_SUCH_FILE, ...). */
   readonly sftpCode: number | undefined;
+  /** The login needed a person (a prompt) and none could answer. */
+  readonly needsUser: boolean;
 
   constructor(
     kind: SshErrorKind,
     message: string,
-    extra: { cause?: unknown; fingerprint?: string; sftpCode?: number } = {},
+    extra: { cause?: unknown; fingerprint?: string; sftpCode?: number; needsUser?: boolean } = {},
   ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.kind = kind;
     this.fingerprint = extra.fingerprint;
     this.sftpCode = extra.sftpCode;
+    this.needsUser = extra.needsUser ?? false;
   }
 }
 
@@ -135,9 +202,39 @@ export interface RemoteStat {
 
 export type SshStateListener = (state: SshState, lastError: string | undefined) => void;
 
+/** One host to log in to, with everything resolved. */
+interface Endpoint {
+  role: 'jump' | 'target';
+  /** `cluster "x" (host:port)` or `jump host "j" (host:port) of cluster "x"`, for messages. */
+  where: string;
+  host: string;
+  port: number;
+  user: string;
+  identities: { path: string; required: boolean }[];
+  agent: string | null;
+  knownHostsFile: string;
+  hashKnownHosts: boolean;
+  kbdInteractiveAuth: boolean;
+  passwordAuth: boolean;
+}
+
+interface LoadedKey {
+  path: string;
+  data: Buffer;
+  /** undefined: encrypted, needs a passphrase. */
+  parsed: ParsedKey | undefined;
+}
+
+interface LoadedEndpoint {
+  keys: LoadedKey[];
+  knownHosts: KnownHostEntry[];
+}
+
 /** One live ssh2 connection and what hangs off it. */
 interface Connection {
   client: Client;
+  /** Jump host connections the client's socket runs through, first first. */
+  hops: Client[];
   sftp: Promise<SFTPWrapper> | undefined;
   /** Set once end/close was seen or we dropped it. */
   gone: boolean;
@@ -167,9 +264,12 @@ const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
 const NOOP_LOGGER: SshLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export class SshSession {
-  readonly config: Readonly<SshClusterConfig>;
-  private readonly opts: Required<Omit<SshSessionOptions, 'logger'>>;
+  private _config: Readonly<SshClusterConfig>;
+  private readonly opts: Required<Omit<SshSessionOptions, 'logger' | 'prompt' | 'prepare'>>;
   private readonly log: SshLogger;
+  private readonly promptFn: SshPromptFn | undefined;
+  private readonly prepare: (() => Promise<SshClusterConfig>) | undefined;
+  private _lastFailure: SshError | undefined;
 
   private _state: SshState = 'disconnected';
   private _lastError: string | undefined;
@@ -179,14 +279,16 @@ export class SshSession {
   private conn: Connection | undefined;
   /** The attempt in flight; every caller of connect() shares it. */
   private connecting: Promise<void> | undefined;
-  /** The client of the attempt in flight, so close() can abort it. */
-  private pendingClient: Client | undefined;
+  /** The clients of the attempt in flight, so close() can abort it. */
+  private readonly pendingClients = new Set<Client>();
   private closed = false;
   private readonly slots: Slots;
   private home: string | undefined;
 
   constructor(config: SshClusterConfig, options: SshSessionOptions = {}) {
-    this.config = { ...config };
+    this._config = { ...config };
+    this.promptFn = options.prompt;
+    this.prepare = options.prepare;
     this.opts = {
       readyTimeoutMs: options.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
@@ -204,6 +306,16 @@ export class SshSession {
 
   get lastError(): string | undefined {
     return this._lastError;
+  }
+
+  /** The configuration of the last attempt (prepare() may replace it at each connect). */
+  get config(): Readonly<SshClusterConfig> {
+    return this._config;
+  }
+
+  /** Why the last connection attempt failed; cleared on success. */
+  get lastFailure(): SshError | undefined {
+    return this._lastFailure;
   }
 
   /** SHA256 fingerprint of the host key verified on the last successful connect. */
@@ -335,6 +447,37 @@ export class SshSession {
     return this.sftpOp<Buffer>('read', path, (cb) => sftp.readFile(path, cb));
   }
 
+  /**
+   * Up to `length` bytes from `offset` (fewer at the end of the file; none
+   * past it): how a growing log is followed without reading it again.
+   */
+  async readRange(remotePath: string, offset: number, length: number): Promise<Buffer> {
+    const path = await this.resolvePath(remotePath);
+    const sftp = await this.sftp();
+    const handle = await this.sftpOp<Buffer>('open', path, (cb) => sftp.open(path, 'r', cb));
+    try {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      while (got < length) {
+        const want = Math.min(length - got, 32 * 1024);
+        const buf = Buffer.alloc(want);
+        const n = await this.sftpOp<number>('read', path, (cb) =>
+          sftp.read(handle, buf, 0, want, offset + got, (err, bytesRead) => cb(err ?? undefined, bytesRead)),
+        ).catch((err: unknown) => {
+          // SFTP reports reading at or past the end as an EOF status, not as 0 bytes.
+          if (err instanceof SshError && err.sftpCode === 1) return 0;
+          throw err;
+        });
+        if (n <= 0) break;
+        chunks.push(buf.subarray(0, n));
+        got += n;
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
+    }
+  }
+
   /** Rejects with an SshError kind 'sftp' (isNoSuchFile) when the path does not exist. */
   async stat(remotePath: string): Promise<RemoteStat> {
     const path = await this.resolvePath(remotePath);
@@ -399,7 +542,7 @@ export class SshSession {
   async close(): Promise<void> {
     this.closed = true;
     // Abort an attempt in flight; its handshake promise then rejects 'closed'.
-    this.pendingClient?.destroy();
+    for (const c of this.pendingClients) c.destroy();
     const conn = this.conn;
     if (conn && !conn.gone) {
       await new Promise<void>((resolve) => {
@@ -413,6 +556,7 @@ export class SshSession {
         });
         conn.client.end();
       });
+      for (const hop of [...conn.hops].reverse()) hop.end();
     }
     await this.connecting?.catch(() => undefined);
     this.conn = undefined;
@@ -422,42 +566,166 @@ export class SshSession {
   // ---------------------------------------------------------------- connecting
 
   private async openConnection(): Promise<void> {
+    // May refuse (backoff, connection cap) before anything is attempted.
+    if (this.prepare) this._config = { ...(await this.prepare()) };
+    if (this.closed) throw this.closedError();
     const started = Date.now();
     this.setState('connecting', this._lastError);
+    const clients: Client[] = [];
     try {
-      const [privateKey, knownHosts] = await Promise.all([this.loadIdentity(), this.loadKnownHosts()]);
+      const endpoints = this.endpoints();
+      const loaded = await Promise.all(endpoints.map((ep) => this.loadEndpoint(ep)));
       if (this.closed) throw this.closedError();
-      await this.handshake(privateKey, knownHosts);
+      let sock: Duplex | undefined;
+      let conn: Connection | undefined;
+      const lost = () => {
+        if (conn && !conn.gone) this.connectionLost(conn);
+      };
+      for (let i = 0; i < endpoints.length; i++) {
+        const ep = endpoints[i] as Endpoint;
+        const client = await this.handshake(ep, loaded[i] as LoadedEndpoint, sock, lost);
+        clients.push(client);
+        const next = endpoints[i + 1];
+        if (next) sock = await this.forward(client, ep, next);
+      }
+      if (this.closed) throw this.closedError();
+      const client = clients[clients.length - 1] as Client;
+      // Nagle + delayed ACK costs ~40 ms per command and per SFTP op.
+      client.setNoDelay(true);
+      conn = { client, hops: clients.slice(0, -1), sftp: undefined, gone: false, error: undefined };
+      this.conn = conn;
+      this._lastFailure = undefined;
+      this.setState('ready', undefined);
       this.log.info('ssh connected', {
-        cluster: this.config.name,
-        host: this.config.host,
-        port: this.config.port,
+        cluster: this._config.name,
+        host: this._config.host,
+        port: this._config.port,
+        via: endpoints.slice(0, -1).map((e) => `${e.host}:${e.port}`),
         ms: Date.now() - started,
         hostKey: this._hostKeyFingerprint,
       });
     } catch (err) {
-      const e = toSshError(err, this.config.name);
+      for (const c of clients.reverse()) c.destroy();
+      const e = toSshError(err, this._config.name);
       const kind = e instanceof SshError ? e.kind : e.name;
-      this.log.warn('ssh connect failed', { cluster: this.config.name, kind, error: e.message });
+      this.log.warn('ssh connect failed', { cluster: this._config.name, kind, error: e.message });
+      if (e instanceof SshError) this._lastFailure = e;
       this.setState(this.closed ? 'disconnected' : 'failed', e.message);
       throw e;
     }
   }
 
-  private handshake(privateKey: Buffer, knownHosts: KnownHostEntry[]): Promise<void> {
-    const { host, port, user } = this.config;
-    return new Promise<void>((resolve, reject) => {
+  /** The hosts to log in to, in order: jump hosts, then the cluster. */
+  private endpoints(): Endpoint[] {
+    const c = this._config;
+    const jumps = (c.jumps ?? []).map<Endpoint>((j) => ({
+      role: 'jump',
+      where: `jump host "${j.label}" (${j.host}:${j.port}) of cluster "${c.name}"`,
+      host: j.host,
+      port: j.port,
+      user: j.user,
+      identities: (j.identityFiles ?? []).map((path) => ({ path: expandLocalHome(path), required: false })),
+      agent: j.identitiesOnly ? null : (j.agent ?? null),
+      knownHostsFile: expandLocalHome(j.knownHostsFile),
+      hashKnownHosts: j.hashKnownHosts ?? false,
+      kbdInteractiveAuth: j.kbdInteractiveAuth ?? true,
+      passwordAuth: j.passwordAuth ?? true,
+    }));
+    const identities: Endpoint['identities'] = [];
+    if (c.identityFile) identities.push({ path: expandLocalHome(c.identityFile), required: true });
+    for (const path of c.identityFiles ?? []) {
+      const p = expandLocalHome(path);
+      if (!identities.some((i) => i.path === p)) identities.push({ path: p, required: false });
+    }
+    return [
+      ...jumps,
+      {
+        role: 'target',
+        where: `cluster "${c.name}" (${c.host}:${c.port})`,
+        host: c.host,
+        port: c.port,
+        user: c.user,
+        identities,
+        agent: c.identitiesOnly ? null : (c.agent ?? null),
+        knownHostsFile: expandLocalHome(c.knownHostsFile),
+        hashKnownHosts: c.hashKnownHosts ?? false,
+        kbdInteractiveAuth: c.kbdInteractiveAuth ?? true,
+        passwordAuth: c.passwordAuth ?? true,
+      },
+    ];
+  }
+
+  private async loadEndpoint(ep: Endpoint): Promise<LoadedEndpoint> {
+    const keys: LoadedKey[] = [];
+    for (const id of ep.identities) {
+      const key = await this.loadIdentity(id.path, id.required);
+      if (key) keys.push(key);
+    }
+    return { keys, knownHosts: await this.loadKnownHosts(ep.knownHostsFile) };
+  }
+
+  /** A channel from `via` to the next host, to carry the next SSH connection. */
+  private forward(via: Client, viaEp: Endpoint, next: Endpoint): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      try {
+        via.forwardOut('127.0.0.1', 0, next.host, next.port, (err, stream) => {
+          if (err) {
+            reject(
+              new SshError(
+                'connect',
+                `The ${viaEp.where} could not open a connection to ${next.host}:${next.port}: ${err.message}. ` +
+                  `Check the host name and port, and that the jump host allows TCP forwarding (AllowTcpForwarding).`,
+                { cause: err },
+              ),
+            );
+            return;
+          }
+          resolve(stream);
+        });
+      } catch (err) {
+        reject(new SshError('connect', `The connection to the ${viaEp.where} was lost: ${errorMessage(err)}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Asks through the prompt option; the SshError to fail with when nobody can answer. */
+  private async ask(req: SshPromptRequest, unanswerable: (why: string) => SshError): Promise<SshPromptAnswer> {
+    if (!this.promptFn) throw unanswerable('no client that can ask you is connected');
+    try {
+      return await this.promptFn(req);
+    } catch (err) {
+      throw unanswerable(errorMessage(err));
+    }
+  }
+
+  /** Logs in to one host; resolves with the client once it is ready. */
+  private handshake(ep: Endpoint, loaded: LoadedEndpoint, sock: Duplex | undefined, lost: () => void): Promise<Client> {
+    const { host, port, user } = ep;
+    const readyTimeoutMs = this._config.readyTimeoutMs ?? this.opts.readyTimeoutMs;
+    return new Promise<Client>((resolve, reject) => {
       const client = new Client();
-      this.pendingClient = client;
+      this.pendingClients.add(client);
       let settled = false;
       let hostKeyError: SshError | undefined;
+      let authError: SshError | undefined;
       let offered: string | undefined;
-      let conn: Connection | undefined;
+      let ready = false;
+      let timer: NodeJS.Timeout | undefined;
+      // Our own handshake timer rather than ssh2's readyTimeout: it must
+      // stop while a person is answering a prompt.
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          fail(new SshError('timeout', `Connecting to ${ep.where} timed out (no login within ${Math.round(readyTimeoutMs / 100) / 10} s).`));
+        }, readyTimeoutMs);
+      };
+      const pause = () => clearTimeout(timer);
 
       const fail = (e: SshError) => {
         if (settled) return;
         settled = true;
-        if (this.pendingClient === client) this.pendingClient = undefined;
+        clearTimeout(timer);
+        this.pendingClients.delete(client);
         client.end();
         client.destroy();
         reject(e);
@@ -468,14 +736,15 @@ export class SshSession {
       // an 'error' event would crash the daemon.
       client.on('error', (err: Error & { level?: string }) => {
         if (!settled) {
-          fail(hostKeyError ?? (this.closed ? this.closedError() : this.connectError(err)));
+          fail(hostKeyError ?? authError ?? (this.closed ? this.closedError() : this.connectError(ep, err, auth.tried)));
           return;
         }
-        if (conn && this.conn === conn) {
-          conn.error = err.message;
-          this.log.warn('ssh connection error', { cluster: this.config.name, error: err.message, level: err.level });
+        const conn = this.conn;
+        if (ready && conn && (conn.client === client || conn.hops.includes(client))) {
+          conn.error = ep.role === 'jump' ? `${ep.where}: ${err.message}` : err.message;
+          this.log.warn('ssh connection error', { cluster: this._config.name, host, port, error: err.message, level: err.level });
         } else {
-          this.log.debug('ssh error on a discarded connection', { cluster: this.config.name, error: err.message });
+          this.log.debug('ssh error on a discarded connection', { cluster: this._config.name, error: err.message });
         }
       });
 
@@ -485,109 +754,352 @@ export class SshSession {
           return;
         }
         settled = true;
-        this.pendingClient = undefined;
-        // Nagle + delayed ACK costs ~40 ms per command and per SFTP op.
-        client.setNoDelay(true);
-        conn = { client, sftp: undefined, gone: false, error: undefined };
-        this.conn = conn;
-        this._hostKeyFingerprint = offered;
-        this.setState('ready', undefined);
-        resolve();
+        ready = true;
+        clearTimeout(timer);
+        this.pendingClients.delete(client);
+        if (ep.role === 'target') this._hostKeyFingerprint = offered;
+        resolve(client);
       });
 
       const onGone = () => {
         if (!settled) {
           fail(
             hostKeyError ??
+              authError ??
               (this.closed ? this.closedError() : undefined) ??
-              new SshError(
-                'connect',
-                `Connection to cluster "${this.config.name}" (${host}:${port}) was closed by the server during login.`,
-              ),
+              new SshError('connect', `Connection to ${ep.where} was closed by the server during login.`),
           );
           return;
         }
-        if (conn && !conn.gone) this.connectionLost(conn);
+        if (ready) lost();
       };
       client.on('end', onGone);
       client.on('close', onGone);
 
-      const algorithms = hostKeyAlgorithms(knownKeyTypesForHost(knownHosts, host, port));
+      const auth = this.authHandler(ep, loaded, { pause, arm, fail: (e) => fail(e), setError: (e) => (authError = e) });
+      const algorithms = hostKeyAlgorithms(knownKeyTypesForHost(loaded.knownHosts, host, port));
       const cfg: ConnectConfig = {
         host,
         port,
         username: user,
-        privateKey,
-        readyTimeout: this.opts.readyTimeoutMs,
-        keepaliveInterval: this.opts.keepaliveIntervalMs,
-        keepaliveCountMax: this.opts.keepaliveCountMax,
-        // Never fall back to an agent or to keyboard-interactive prompts.
-        tryKeyboard: false,
-        hostVerifier: (key: Buffer): boolean => {
+        readyTimeout: 0,
+        keepaliveInterval: this._config.keepaliveIntervalMs ?? this.opts.keepaliveIntervalMs,
+        keepaliveCountMax: this._config.keepaliveCountMax ?? this.opts.keepaliveCountMax,
+        // ssh2 accepts `false` from an async handler to give up; its types do not say so.
+        authHandler: auth.handler as unknown as AuthHandlerMiddleware,
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void): void => {
           const fp = fingerprintSha256(key);
           offered = fp;
-          const err = this.checkHostKey(knownHosts, key, fp);
-          if (err) hostKeyError = err;
-          return err === undefined;
+          const check = this.checkHostKey(ep, loaded.knownHosts, key, fp);
+          if (check.error === undefined) return verify(true);
+          if (check.status !== 'unknown') {
+            // A changed or revoked key is refused without asking.
+            hostKeyError = check.error;
+            return verify(false);
+          }
+          const keyType = keyTypeOfBlob(key) ?? 'unknown-type';
+          pause();
+          this.ask(
+            {
+              kind: 'host-key',
+              title: `Unknown host key for ${ep.where}`,
+              instructions:
+                `The authenticity of ${host} (port ${port}) can't be established. Its ${keyType} key fingerprint is ${fp}. ` +
+                `Trust it only if it matches what the cluster's admins publish; it will be added to ${ep.knownHostsFile}.`,
+              prompts: [],
+              hostKey: { host, port, keyType, fingerprint: fp },
+            },
+            (why) => new SshError('host-key-unknown', `${check.error!.message} (Nobody was asked: ${why}.)`, { fingerprint: fp, needsUser: true }),
+          ).then(
+            async (answer) => {
+              if (answer.outcome !== 'accepted') {
+                hostKeyError = new SshError(
+                  'host-key-unknown',
+                  `You did not accept the ${keyType} host key ${fp} of ${ep.where}; not connecting.`,
+                  { fingerprint: fp },
+                );
+                return verify(false);
+              }
+              try {
+                await appendKnownHost(ep.knownHostsFile, host, port, key, { hash: ep.hashKnownHosts });
+                this.log.info('host key accepted and added to known_hosts', { cluster: this._config.name, host, port, fingerprint: fp, file: ep.knownHostsFile });
+              } catch (err) {
+                // Accepted for this connection; say why it will be asked again.
+                this.log.warn('could not add the accepted host key to known_hosts', { file: ep.knownHostsFile, error: errorMessage(err) });
+              }
+              arm();
+              verify(true);
+            },
+            (err: unknown) => {
+              hostKeyError = err instanceof SshError ? err : new SshError('host-key-unknown', errorMessage(err), { fingerprint: fp, needsUser: true });
+              verify(false);
+            },
+          );
         },
       };
       if (algorithms) cfg.algorithms = { serverHostKey: algorithms };
-      this.log.debug('ssh connecting', { cluster: this.config.name, host, port, user });
+      if (sock) cfg.sock = sock;
+      this.log.debug('ssh connecting', { cluster: this._config.name, host, port, user, via: sock ? 'jump' : 'direct' });
+      arm();
       try {
         client.connect(cfg);
       } catch (err) {
-        // ssh2 parses the key synchronously here.
-        fail(new SshError('identity', `Cannot use identity file ${this.identityPath()}: ${errorMessage(err)}`, { cause: err }));
+        fail(new SshError('connect', `Cannot connect to ${ep.where}: ${errorMessage(err)}`, { cause: err }));
       }
     });
   }
 
-  /** undefined when the key is trusted; otherwise the error to report. */
-  private checkHostKey(entries: KnownHostEntry[], key: Buffer, fp: string): SshError | undefined {
-    const { name, host, port } = this.config;
-    const file = this.knownHostsPath();
+  /**
+   * The order OpenSSH uses, minus what a daemon cannot do: "none" (to learn
+   * the methods the server allows), keys without a passphrase, the agent's
+   * keys, keys with a passphrase (asked), keyboard-interactive (asked), then
+   * password (asked). A rejected answer ends the attempt: a person retries,
+   * never a loop, so a typo cannot lock an account.
+   */
+  private authHandler(
+    ep: Endpoint,
+    loaded: LoadedEndpoint,
+    h: { pause: () => void; arm: () => void; fail: (e: SshError) => void; setError: (e: SshError) => void },
+  ): { handler: (methodsLeft: AuthenticationType[] | null, partial: boolean | null, next: (auth: unknown) => void) => void; tried: string[] } {
+    const { user } = ep;
+    const tried: string[] = [];
+    const plain = loaded.keys.filter((k) => k.parsed !== undefined);
+    const encrypted = loaded.keys.filter((k) => k.parsed === undefined);
+    type Step = { method: AuthenticationType; run: (next: (auth: unknown) => void) => void };
+    const steps: Step[] = [];
+    let answered: 'keyboard-interactive' | 'password' | undefined;
+    let wrongPassphrase: string | undefined;
+    const needsUser = (why: string, what: string, kind: SshErrorKind = 'auth') =>
+      new SshError(kind, `Logging in to ${ep.where} needs ${what}, but nobody was asked: ${why}.`, { needsUser: true });
+    const cancelled = (what: string) => new SshError('auth', `Login to ${ep.where} cancelled: you did not answer the ${what} prompt.`);
+
+    for (const k of plain) {
+      steps.push({
+        method: 'publickey',
+        run: (next) => {
+          tried.push(`key ${k.path}`);
+          next({ type: 'publickey', username: user, key: k.parsed });
+        },
+      });
+    }
+    if (ep.agent) {
+      const agent = ep.agent;
+      steps.push({
+        method: 'publickey',
+        run: (next) => {
+          tried.push(`agent ${agent}`);
+          next({ type: 'agent', username: user, agent });
+        },
+      });
+    }
+    for (const k of encrypted) {
+      steps.push({
+        method: 'publickey',
+        run: (next) => {
+          h.pause();
+          const attempt = (n: number): void => {
+            this.ask(
+              {
+                kind: 'passphrase',
+                title: `Passphrase for ${k.path}`,
+                instructions: n > 1 ? `Wrong passphrase; try again (attempt ${n} of 3).` : `To log in to ${ep.where} as ${user}.`,
+                prompts: [{ prompt: `Enter passphrase for key ${k.path}: `, echo: false }],
+                hostKey: null,
+              },
+              (why) => needsUser(why, `the passphrase of ${k.path}`, 'identity'),
+            ).then(
+              (answer) => {
+                if (answer.outcome !== 'answered' || answer.answers[0] === undefined) return h.fail(cancelled('passphrase'));
+                const parsed = utils.parseKey(k.data, answer.answers[0]) as ParsedKey | ParsedKey[] | Error;
+                if (parsed instanceof Error) {
+                  if (n < 3) return attempt(n + 1);
+                  wrongPassphrase = k.path;
+                  tried.push(`key ${k.path} (wrong passphrase 3 times)`);
+                  h.arm();
+                  return next(undefined);
+                }
+                tried.push(`key ${k.path}`);
+                h.arm();
+                next({ type: 'publickey', username: user, key: Array.isArray(parsed) ? parsed[0] : parsed });
+              },
+              (err: SshError) => h.fail(err),
+            );
+          };
+          attempt(1);
+        },
+      });
+    }
+    if (ep.kbdInteractiveAuth && this.promptFn) {
+      steps.push({
+        method: 'keyboard-interactive',
+        run: (next) => {
+          tried.push('keyboard-interactive');
+          next({
+            type: 'keyboard-interactive',
+            username: user,
+            prompt: (name: string, instructions: string, _lang: string, prompts: { prompt: string; echo?: boolean }[], finish: (answers: string[]) => void) => {
+              h.pause();
+              this.ask(
+                {
+                  kind: 'keyboard-interactive',
+                  title: name ? `${name} (${user}@${ep.host})` : `Login to ${user}@${ep.host}${ep.role === 'jump' ? ' (jump host)' : ''}`,
+                  instructions: instructions || null,
+                  prompts: prompts.map((p) => ({ prompt: p.prompt, echo: p.echo ?? false })),
+                  hostKey: null,
+                },
+                (why) => needsUser(why, 'answers to keyboard-interactive prompts'),
+              ).then(
+                (answer) => {
+                  if (answer.outcome !== 'answered') return h.fail(cancelled('keyboard-interactive'));
+                  answered = 'keyboard-interactive';
+                  h.arm();
+                  finish(prompts.map((_p, i) => answer.answers[i] ?? ''));
+                },
+                (err: SshError) => h.fail(err),
+              );
+            },
+          });
+        },
+      });
+    }
+    if (ep.passwordAuth && this.promptFn) {
+      steps.push({
+        method: 'password',
+        run: (next) => {
+          h.pause();
+          this.ask(
+            {
+              kind: 'password',
+              title: `Password for ${user}@${ep.host}${ep.role === 'jump' ? ' (jump host)' : ''}`,
+              instructions: `To log in to ${ep.where}.`,
+              prompts: [{ prompt: `${user}@${ep.host}'s password: `, echo: false }],
+              hostKey: null,
+            },
+            (why) => needsUser(why, 'a password'),
+          ).then(
+            (answer) => {
+              if (answer.outcome !== 'answered' || answer.answers[0] === undefined) return h.fail(cancelled('password'));
+              tried.push('password');
+              answered = 'password';
+              h.arm();
+              next({ type: 'password', username: user, password: answer.answers[0] });
+            },
+            (err: SshError) => h.fail(err),
+          );
+        },
+      });
+    }
+
+    let sentNone = false;
+    let i = 0;
+    const handler = (methodsLeft: AuthenticationType[] | null, _partial: boolean | null, next: (auth: unknown) => void): void => {
+      if (!sentNone) {
+        sentNone = true;
+        next({ type: 'none', username: user });
+        return;
+      }
+      if (answered) {
+        // The server refused what the person typed: stop here.
+        const e = new SshError(
+          'auth',
+          answered === 'password'
+            ? `Authentication as ${user} on ${ep.where} failed: the server did not accept the password.`
+            : `Authentication as ${user} on ${ep.where} failed: the server did not accept the answers to its keyboard-interactive prompts.`,
+        );
+        h.setError(e);
+        next(false);
+        return;
+      }
+      const advance = (auth: unknown): void => {
+        if (auth !== undefined) return next(auth);
+        handler(methodsLeft, _partial, next);
+      };
+      while (i < steps.length) {
+        const step = steps[i++] as Step;
+        if (methodsLeft && !methodsLeft.includes(step.method)) continue;
+        step.run(advance);
+        return;
+      }
+      const allowed = methodsLeft ? methodsLeft.join(', ') : 'unknown';
+      let e: SshError;
+      if (wrongPassphrase && tried.every((t) => t.includes('wrong passphrase'))) {
+        e = new SshError('identity', `Wrong passphrase for ${wrongPassphrase} (3 attempts); not logged in to ${ep.where}.`);
+      } else if (!this.promptFn && (encrypted.length > 0 || methodsLeft?.some((m) => m === 'password' || m === 'keyboard-interactive'))) {
+        const what =
+          encrypted.length > 0
+            ? `the passphrase of ${encrypted.map((k) => k.path).join(', ')} (the key is protected by a passphrase)`
+            : `a password or keyboard-interactive answers (the server allows ${allowed})`;
+        e = new SshError(encrypted.length > 0 ? 'identity' : 'auth', `Logging in as ${user} to ${ep.where} needs ${what}, and no client that can ask you is connected.`, {
+          needsUser: true,
+        });
+      } else {
+        const keys = ep.identities.map((id) => id.path);
+        e = new SshError(
+          'auth',
+          `Authentication as ${user} on ${ep.where} failed: the server (allowing ${allowed}) accepted none of ${tried.length > 0 ? tried.join(', ') : 'the methods available'}.` +
+            (keys.length > 0 ? ` Check the user name, and that the public key of ${keys.join(' or ')} is in ~/.ssh/authorized_keys there.` : ' No identity file is configured for it.'),
+        );
+      }
+      h.setError(e);
+      next(false);
+    };
+    return { handler, tried };
+  }
+
+  /** The host key's status, and the error to report unless it is trusted. */
+  private checkHostKey(ep: Endpoint, entries: KnownHostEntry[], key: Buffer, fp: string): { status: string; error: SshError | undefined } {
+    const { host, port } = ep;
+    const file = ep.knownHostsFile;
     const keyType = keyTypeOfBlob(key) ?? 'unknown-type';
-    const where = `cluster "${name}" (${host}:${port})`;
+    const where = ep.where;
     const lookup = shellQuote(knownHostsLookupName(host, port));
     const scan = `ssh-keyscan -p ${port} ${shellQuote(host)}`;
     const result = checkHostKey(entries, host, port, keyType, key);
     switch (result.status) {
       case 'match':
-        return undefined;
+        return { status: 'match', error: undefined };
       case 'unknown': {
         const other =
           result.otherKeyTypes.length > 0
             ? ` Keys of other types (${result.otherKeyTypes.join(', ')}) are known for this host, so a server offering a new type is suspicious.`
             : '';
-        return new SshError(
-          'host-key-unknown',
-          `Host key for ${where} is not known: the server offered ${keyType} key ${fp}, and ${file} has no ${keyType} entry for ${lookup}.${other} ` +
-            `Confirm the fingerprint with the cluster's admins, then add it, e.g. \`${scan} >> ${shellQuote(file)}\` ` +
-            `(check what was added with \`ssh-keygen -lf ${shellQuote(file)}\`), or connect once with \`ssh -p ${port} ${sshTarget(this.config)}\` and accept the key.`,
-          { fingerprint: fp },
-        );
+        return {
+          status: 'unknown',
+          error: new SshError(
+            'host-key-unknown',
+            `Host key for ${where} is not known: the server offered ${keyType} key ${fp}, and ${file} has no ${keyType} entry for ${lookup}.${other} ` +
+              `Confirm the fingerprint with the cluster's admins, then add it, e.g. \`${scan} >> ${shellQuote(file)}\` ` +
+              `(check what was added with \`ssh-keygen -lf ${shellQuote(file)}\`), or connect once with \`ssh -p ${port} ${shellQuote(`${ep.user}@${host}`)}\` and accept the key.`,
+            { fingerprint: fp },
+          ),
+        };
       }
       case 'changed':
-        return new SshError(
-          'host-key-changed',
-          `HOST KEY CHANGED for ${where}: the server offered ${keyType} key ${fp}, but ${file} lists ${result.knownFingerprints.join(', ')} for ${lookup}. ` +
-            `Someone may be intercepting the connection, or the server was reinstalled. Refusing to connect. ` +
-            `If the cluster's admins confirm the new key, remove the old one with \`ssh-keygen -R ${lookup} -f ${shellQuote(file)}\` ` +
-            `and add the new one (\`${scan} >> ${shellQuote(file)}\`).`,
-          { fingerprint: fp },
-        );
+        return {
+          status: 'changed',
+          error: new SshError(
+            'host-key-changed',
+            `HOST KEY CHANGED for ${where}: the server offered ${keyType} key ${fp}, but ${file} lists ${result.knownFingerprints.join(', ')} for ${lookup}. ` +
+              `Someone may be intercepting the connection, or the server was reinstalled. Refusing to connect. ` +
+              `If the cluster's admins confirm the new key, remove the old one with \`ssh-keygen -R ${lookup} -f ${shellQuote(file)}\` ` +
+              `and add the new one (\`${scan} >> ${shellQuote(file)}\`).`,
+            { fingerprint: fp },
+          ),
+        };
       case 'revoked':
-        return new SshError(
-          'host-key-revoked',
-          `Host key for ${where} is REVOKED: the server offered ${keyType} key ${fp}, which ${file} marks @revoked. Refusing to connect; contact the cluster's admins.`,
-          { fingerprint: fp },
-        );
+        return {
+          status: 'revoked',
+          error: new SshError(
+            'host-key-revoked',
+            `Host key for ${where} is REVOKED: the server offered ${keyType} key ${fp}, which ${file} marks @revoked. Refusing to connect; contact the cluster's admins.`,
+            { fingerprint: fp },
+          ),
+        };
     }
   }
 
-  private connectError(err: Error & { level?: string; code?: string }): SshError {
-    const { name, host, port, user } = this.config;
-    const where = `cluster "${name}" (${host}:${port})`;
+  private connectError(ep: Endpoint, err: Error & { level?: string; code?: string }, tried: string[]): SshError {
+    const where = ep.where;
     switch (err.level) {
       case 'client-socket':
       case 'client-dns':
@@ -601,8 +1113,7 @@ export class SshSession {
       case 'client-authentication':
         return new SshError(
           'auth',
-          `Authentication as ${user} on ${where} failed with identity file ${this.identityPath()}: the server did not accept the key. ` +
-            `Check the user name, and that ${this.identityPath()}.pub is in ~/.ssh/authorized_keys on the cluster.`,
+          `Authentication as ${ep.user} on ${where} failed${tried.length > 0 ? ` (tried ${tried.join(', ')})` : ''}: ${err.message}.`,
           { cause: err },
         );
       default:
@@ -610,43 +1121,41 @@ export class SshSession {
     }
   }
 
-  private async loadIdentity(): Promise<Buffer> {
-    const path = this.identityPath();
+  /** A key to offer; undefined for an optional file that is missing or unusable (ssh skips those too). */
+  private async loadIdentity(path: string, required: boolean): Promise<LoadedKey | undefined> {
     let data: Buffer;
     try {
       data = await readFile(path);
     } catch (err) {
+      if (!required) return undefined;
       const code = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
-      throw new SshError('identity', `Cannot read identity file ${path} for cluster "${this.config.name}": ${code}.`, { cause: err });
+      throw new SshError('identity', `Cannot read identity file ${path} for cluster "${this._config.name}": ${code}.`, { cause: err });
     }
     const parsed = utils.parseKey(data) as ParsedKey | ParsedKey[] | Error;
     if (parsed instanceof Error) {
-      if (/passphrase|encrypted/i.test(parsed.message)) {
-        throw new SshError(
-          'identity',
-          `Identity file ${path} for cluster "${this.config.name}" is protected by a passphrase, which slurm-ml cannot use yet. ` +
-            `Use a key without a passphrase for this cluster.`,
-          { cause: parsed },
-        );
+      if (/passphrase|encrypted/i.test(parsed.message)) return { path, data, parsed: undefined };
+      if (!required) {
+        this.log.debug('ssh identity skipped', { path, error: parsed.message });
+        return undefined;
       }
       throw new SshError('identity', `Identity file ${path} is not a private key ssh2 can read: ${parsed.message}`, { cause: parsed });
     }
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!key || !key.isPrivateKey()) {
+      if (!required) return undefined;
       throw new SshError('identity', `Identity file ${path} holds a public key; point it at the private key (the file without .pub).`);
     }
-    return data;
+    return { path, data, parsed: key };
   }
 
-  private async loadKnownHosts(): Promise<KnownHostEntry[]> {
-    const path = this.knownHostsPath();
+  private async loadKnownHosts(path: string): Promise<KnownHostEntry[]> {
     try {
       return await readKnownHostsFile(path);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
       throw new SshError(
         'host-key-unknown',
-        `Cannot read known_hosts file ${path} for cluster "${this.config.name}" (${code}), so the server's host key cannot be checked.`,
+        `Cannot read known_hosts file ${path} for cluster "${this._config.name}" (${code}), so the server's host key cannot be checked.`,
         { cause: err },
       );
     }
@@ -654,6 +1163,8 @@ export class SshSession {
 
   private connectionLost(conn: Connection): void {
     conn.gone = true;
+    // The jump host connections only carried this one.
+    for (const hop of conn.hops) hop.destroy();
     if (this.conn !== conn) return;
     this.conn = undefined;
     if (this.closed) return;
@@ -817,14 +1328,6 @@ export class SshSession {
   private closedError(): SshError {
     return new SshError('closed', `The SSH session for cluster "${this.config.name}" was closed.`);
   }
-
-  private identityPath(): string {
-    return expandLocalHome(this.config.identityFile);
-  }
-
-  private knownHostsPath(): string {
-    return expandLocalHome(this.config.knownHostsFile);
-  }
 }
 
 /**
@@ -867,10 +1370,6 @@ function killChannel(stream: ClientChannel): void {
     }
   }
   stream.close();
-}
-
-function sshTarget(cfg: SshClusterConfig): string {
-  return shellQuote(`${cfg.user}@${cfg.host}`);
 }
 
 function expandLocalHome(p: string): string {

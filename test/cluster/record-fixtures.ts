@@ -15,12 +15,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   sacctCommand,
+  sacctSinceCommand,
   sbatchCommand,
   sbatchVersionCommand,
   scancelCommand,
   scontrolShowJobCommand,
   sinfoCommand,
   squeueCommand,
+  squeueMineCommand,
+  squeuePathsCommand,
   squeueVersionCommand,
 } from '../../daemon/slurm/commands';
 import { shellCommand, shellCommandInDir } from '../../daemon/ssh/quote';
@@ -236,6 +239,8 @@ async function main(): Promise<void> {
   await waitFor('running jobs', [cancelled], (s) => s === 'RUNNING', 240_000);
   console.log('snapshot: running');
   await record('squeue-running.txt', squeueCommand(all));
+  await record('squeue-paths-running.txt', squeuePathsCommand(all));
+  await record('squeue-mine-running.txt', squeueMineCommand());
   await record('scontrol-running.txt', scontrolShowJobCommand(cancelled));
   await record('scontrol-array-running.txt', scontrolShowJobCommand(array));
   await record('sacct-running.txt', sacctCommand(all));
@@ -278,6 +283,7 @@ async function main(): Promise<void> {
   await sleep(5000);
   await record('squeue-final.txt', squeueCommand(all));
   await record('sacct-final.txt', sacctCommand(all));
+  await record('sacct-since.txt', sacctSinceCommand(new Date(Date.parse(manifest.recordedAt) - 60_000)));
   await record('scontrol-pending-cancelled.txt', scontrolShowJobCommand(pendingBegin));
 
   console.log('odds and ends');

@@ -209,6 +209,16 @@ describe('slurm-ml against the local cluster', () => {
     assert.equal(job.requested.timeLimitSeconds, 60);
     const read = await cliJson<JobDetail>(['job', `local:${job.slurmJobId}`]);
     assert.equal(read.state, 'TIMEOUT');
+    // Resubmitting after a TIMEOUT proposes twice the time; without a terminal it needs --yes.
+    const refused = await cli(['resubmit', job.id]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /ended TIMEOUT at its limit of 1:00: twice the time[\s\S]*confirm with --yes \(would use --time=2:00\)/);
+    const again = await cliJson<JobInfo>(['resubmit', job.id, '--yes']);
+    assert.equal(again.resubmittedFrom, job.id);
+    assert.notEqual(again.slurmJobId, job.slurmJobId);
+    assert.equal(again.requested.timeLimitSeconds, 120);
+    assert.equal((await cliJson<JobDetail>(['job', again.id])).script, read.script);
+    assert.equal((await cli(['cancel', again.id])).code, 0);
   });
 });
 

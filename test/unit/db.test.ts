@@ -15,7 +15,7 @@ test('a new database gets every migration, recorded once', () => {
   assert.equal(schemaVersion(db), migrations.at(-1)!.version);
   assert.deepEqual(migrate(db, migrations), [], 'a second run applies nothing');
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  assert.deepEqual(tables, ['clusters', 'jobs', 'schema_migrations']);
+  assert.deepEqual(tables, ['clusters', 'job_tasks', 'jobs', 'schema_migrations']);
   db.close();
 });
 
@@ -69,5 +69,23 @@ test('records use UUID primary keys; job updates report only real changes', () =
   assert.equal(done.exitCode, 3);
   assert.deepEqual(jobs.active(), []);
   assert.deepEqual(jobs.resolve(j.id).sbatchArgs, ['--time=1']);
+  db.close();
+});
+
+test('migrating a populated database keeps its clusters and jobs, references intact', () => {
+  const db = openDatabase(':memory:', migrations.slice(0, 1));
+  db.prepare(`INSERT INTO clusters (id, name, host, port, user, identity_file, known_hosts_file, created_at)
+              VALUES ('c1', 'old', 'login.example', 22, 'alice', '/k', '/kh', '2026-01-01T00:00:00Z')`).run();
+  db.prepare(`INSERT INTO jobs (id, cluster_id, slurm_job_id, name, state, script, script_path, run_dir, created_at, updated_at)
+              VALUES ('j1', 'c1', '42', 'train', 'COMPLETED', '#!/bin/sh', '/r/s.sh', '/r', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`).run();
+  assert.deepEqual(migrate(db, migrations), migrations.slice(1).map((m) => m.version));
+  assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are back on');
+  assert.deepEqual(db.pragma('foreign_key_check'), []);
+  const jobs = new JobStore(db);
+  const j = jobs.resolve('old:42');
+  assert.equal(j.cluster, 'old');
+  assert.equal(j.progress, null);
+  assert.equal(j.array, null);
+  assert.equal(new ClusterStore(db).get('old').host, 'login.example');
   db.close();
 });

@@ -25,6 +25,7 @@ import { createMemoryTransportPair } from '../../daemon/rpc/transport';
 import { toRpcError } from '../../daemon/connections';
 import { SshError, type SshErrorKind } from '../../daemon/ssh/session';
 import { sendRaw, startHarness, type Harness } from './harness';
+import { migrations } from '../../daemon/db/migrations';
 
 /** Error codes seen by these tests; the last test checks that every code is produced somewhere. */
 const seen = new Set<number>();
@@ -108,7 +109,7 @@ describe('protocol over the in-memory transport', () => {
   test('health reports the database and each cluster', async () => {
     const r = await h.client.request(Health, {});
     assert.equal(r.database.ok, true);
-    assert.equal(r.database.schemaVersion, 1);
+    assert.equal(r.database.schemaVersion, migrations.at(-1)!.version);
     assert.deepEqual(r.clusters.map((c) => c.name), ['hpc-1']);
     assert.equal(r.poller.activeJobs, 0);
   });

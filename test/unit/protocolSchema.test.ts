@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ErrorCode, PROTOCOL_VERSION, notifications, requests } from '../../daemon/protocol';
+import { ErrorCode, PROTOCOL_VERSION, clientRequests, notifications, requests } from '../../daemon/protocol';
 
 function protocolSchema(): unknown {
   const schema = (t: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(t, { io, unrepresentable: 'any' });
@@ -16,6 +16,7 @@ function protocolSchema(): unknown {
     errorCodes: ErrorCode,
     requests: Object.fromEntries(Object.values(requests).map((r) => [r.method, { params: schema(r.params, 'input'), result: schema(r.result, 'output') }])),
     notifications: Object.fromEntries(Object.values(notifications).map((n) => [n.method, { params: schema(n.params, 'output') }])),
+    clientRequests: Object.fromEntries(Object.values(clientRequests).map((r) => [r.method, { params: schema(r.params, 'output'), result: schema(r.result, 'input') }])),
   };
 }
 
@@ -29,7 +30,8 @@ test('the protocol matches its committed JSON Schema snapshot', () => {
   assert.equal(current, fs.readFileSync(file, 'utf8'), 'the protocol changed: review it, bump PROTOCOL_VERSION if incompatible, and run with UPDATE_SNAPSHOTS=1');
 });
 
-test('method names follow area/verb and notifications area/didChange', () => {
+test('method names follow area/verb and notifications area/didSomething', () => {
   for (const m of Object.keys(requests)) assert.match(m, /^(initialize|health|[a-z]+\/[a-z][A-Za-z]*)$/);
-  for (const m of Object.keys(notifications)) assert.match(m, /^[a-z]+\/didChange$/);
+  for (const m of Object.keys(notifications)) assert.match(m, /^[a-z]+\/did[A-Z][A-Za-z]*$/);
+  for (const m of Object.keys(clientRequests)) assert.match(m, /^[a-z]+\/[a-z][A-Za-z]*$/);
 });
