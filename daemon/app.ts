@@ -53,11 +53,11 @@ export function createApp(o: AppOptions): App {
     onJobChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
   });
   // Logs and progress: read from the jobs' own output files over the cluster's shared session.
-  const logs = new LogService({ jobs, clusters, session: (c) => connections.session(c), log: o.log });
+  const logs = new LogService({ jobs, clusters, session: (c) => connections.session(c, { background: true }), log: o.log });
   const progress = new ProgressTracker({
     jobs,
     log: o.log,
-    session: (c) => connections.session(c),
+    session: (c) => connections.session(c, { background: true }),
     onChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
   });
   const readProgress = async (name: string, list: JobInfo[]) => {

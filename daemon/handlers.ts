@@ -123,9 +123,9 @@ export function createHandlers(s: Services): Handlers {
       return { removed: true as const };
     },
 
-    async 'clusters/test'(params) {
+    async 'clusters/test'(params, ctx) {
       const cluster = s.clusters.get(params.name);
-      const session = await s.connections.session(cluster);
+      const session = await s.connections.session(cluster, { promptVia: ctx.session });
       const started = performance.now();
       const who = await session.exec(['id', '-un']);
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;

@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
 bash test/setup.sh
 bash test/cluster/up.sh
+# A jump host and a password/keyboard-interactive sshd for the SSH tests.
+bash test/cluster/extra-sshd.sh
 npm run --silent typecheck
 npm run --silent build
 npm run --silent test:unit

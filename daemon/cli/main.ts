@@ -42,6 +42,7 @@ const USAGE = `usage: slurm-ml <command> [options]
   daemon start|stop|status [--json]   manage the per-user daemon
   health [--json]                      database, clusters' SSH state, poller
   cluster add NAME --host H [--port P] --user U --identity FILE [--known-hosts FILE] [--json]
+  cluster add NAME --ssh-alias ALIAS [--ssh-config FILE] [--json]   settings from ~/.ssh/config
   cluster list [--json]
   cluster test NAME [--json]           connect, check the host key, run a command
   cluster remove NAME
@@ -157,6 +158,12 @@ async function daemonCommand(args: string[]): Promise<number> {
   }
 }
 
+/** `alice@login:22`, or `ssh alias hpc` when the ssh config supplies the rest. */
+function describeTarget(c: { sshAlias: string | null; user: string | null; host: string | null; port: number | null }): string {
+  const explicit = c.host ? `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}` : '';
+  return c.sshAlias ? `ssh alias ${c.sshAlias}${explicit ? ` (${explicit})` : ''}` : explicit;
+}
+
 async function clusterCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
@@ -205,7 +212,7 @@ async function clusterCommand(args: string[]): Promise<number> {
       print(values.json, { clusters }, () =>
         clusters.length === 0
           ? 'no clusters; add one: slurm-ml cluster add NAME --host H --user U --identity FILE'
-          : clusters.map((c) => `${c.name}\t${c.user}@${c.host}:${c.port}\t${c.connection.status}${c.connection.message ? `: ${c.connection.message}` : ''}`).join('\n'),
+          : clusters.map((c) => `${c.name}\t${describeTarget(c)}\t${c.connection.status}${c.connection.message ? `: ${c.connection.message}` : ''}`).join('\n'),
       );
       return Exit.Ok;
     }

@@ -52,11 +52,12 @@ async function ask(req: SshPromptParams, io: TtyStreams): Promise<SshPromptResul
 /** One line from the terminal; null on Ctrl-C or Ctrl-D. Hidden input echoes nothing. */
 function readLine(io: TtyStreams, prompt: string, echo: boolean): Promise<string | null> {
   const { input, output } = io;
-  output.write(prompt);
   return new Promise((resolve) => {
     let line = '';
     const wasRaw = input.isRaw;
+    // Raw before the prompt shows: typing ahead must not be echoed by the terminal.
     input.setRawMode(true);
+    output.write(prompt);
     input.setEncoding('utf8');
     input.resume();
     const done = (value: string | null) => {

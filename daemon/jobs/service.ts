@@ -259,7 +259,7 @@ export class JobService {
     const submitting = jobs.filter((j) => j.state === 'SUBMITTING' && j.slurmJobId === null && !this.inFlight.has(j.id) && Date.now() - Date.parse(j.createdAt) > RECONCILE_AFTER_MS);
     const tracked = jobs.filter((j) => j.slurmJobId !== null && !isTerminalState(j.state));
     if (tracked.length === 0 && submitting.length === 0) return stats;
-    const s = counting(session ?? (await this.d.connections.session(cluster)), stats);
+    const s = counting(session ?? (await this.d.connections.session(cluster, { background: true })), stats);
     const changes: Change[] = [];
     if (submitting.length > 0) changes.push(...(await this.reconcile(s, submitting)));
     if (tracked.length > 0) changes.push(...(await this.track(cluster, s, tracked)));

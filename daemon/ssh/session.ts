@@ -590,8 +590,9 @@ export class SshSession {
       }
       if (this.closed) throw this.closedError();
       const client = clients[clients.length - 1] as Client;
-      // Nagle + delayed ACK costs ~40 ms per command and per SFTP op.
-      client.setNoDelay(true);
+      // Nagle + delayed ACK costs ~40 ms per command and per SFTP op. Through
+      // jump hosts only the first client has a TCP socket; the others ignore it.
+      for (const c of clients) c.setNoDelay(true);
       conn = { client, hops: clients.slice(0, -1), sftp: undefined, gone: false, error: undefined };
       this.conn = conn;
       this._lastFailure = undefined;

@@ -212,7 +212,7 @@ describe('slurm-ml against the local cluster', () => {
     // Resubmitting after a TIMEOUT proposes twice the time; without a terminal it needs --yes.
     const refused = await cli(['resubmit', job.id]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /ended TIMEOUT at its limit of 1:00: twice the time[\s\S]*confirm with --yes \(would use --time=2:00\)/);
+    assert.match(refused.stderr, /ended TIMEOUT at its limit of 00:01:00: twice the time[\s\S]*confirm with --yes \(would use --time=00:02:00\)/);
     const again = await cliJson<JobInfo>(['resubmit', job.id, '--yes']);
     assert.equal(again.resubmittedFrom, job.id);
     assert.notEqual(again.slurmJobId, job.slurmJobId);

@@ -193,3 +193,36 @@ test('Include: relative to ~/.ssh, globbed in order, scoped to the enclosing blo
   assert.equal(resolveHost(c, 'y', ctx).user, 'last');
   assert.equal(computeHostOptions(c, 'y', ctx).get('port'), undefined);
 });
+
+test('accepted host keys: known_hosts lines as ssh writes them (plain, [host]:port, hashed) are found again', async () => {
+  const { checkHostKey, knownHostsLine, parseKnownHosts, appendKnownHost, readKnownHostsFile } = await import('../../daemon/ssh/knownHosts');
+  const { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  // An ed25519 public key blob: string "ssh-ed25519" + 32 bytes.
+  const type = Buffer.from('ssh-ed25519');
+  const blob = Buffer.concat([Buffer.from([0, 0, 0, type.length]), type, Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]);
+  assert.match(knownHostsLine('login.example', 22, blob), /^login\.example ssh-ed25519 AAAA/);
+  assert.match(knownHostsLine('10.0.0.1', 2222, blob), /^\[10\.0\.0\.1\]:2222 ssh-ed25519 /);
+  const hashed = knownHostsLine('10.0.0.1', 2222, blob, { hash: true });
+  assert.match(hashed, /^\|1\|[A-Za-z0-9+/=]{28}\|[A-Za-z0-9+/=]{28} ssh-ed25519 /);
+  const entries = parseKnownHosts(hashed + '\n');
+  assert.deepEqual(checkHostKey(entries, '10.0.0.1', 2222, 'ssh-ed25519', blob), { status: 'match' });
+  assert.equal(checkHostKey(entries, '10.0.0.1', 22, 'ssh-ed25519', blob).status, 'unknown');
+
+  const dir = mkdtempSync(join(tmpdir(), 'kh-append-'));
+  try {
+    const file = join(dir, 'sub', 'known_hosts');
+    await appendKnownHost(file, 'a.example', 22, blob);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'sub')).mode & 0o777, 0o700);
+    // A file without a final newline keeps its last line whole.
+    const other = join(dir, 'other');
+    writeFileSync(other, '# no newline at the end');
+    await appendKnownHost(other, 'b.example', 2200, blob);
+    assert.equal(readFileSync(other, 'utf8').split('\n')[1], knownHostsLine('b.example', 2200, blob));
+    assert.equal(checkHostKey(await readKnownHostsFile(other), 'b.example', 2200, 'ssh-ed25519', blob).status, 'match');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
