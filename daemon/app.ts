@@ -1,16 +1,19 @@
 // Builds the daemon's services around one database and wires their change
 // events to client notifications. main.ts adds the socket and the process
 // concerns; tests use this directly with an in-memory database.
-import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
+import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, ModelsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
 import type { Logger, LogSink } from './log';
 import type { Db } from './db/database';
-import { ClusterStore, JobStore } from './db/registry';
+import { ClusterStore, JobStore, type TrackedJob } from './db/registry';
 import { ClusterConnections, type ConnectionsOptions } from './connections';
 import { SessionPrompter } from './prompter';
 import { JobService } from './jobs/service';
 import { Poller } from './jobs/poller';
 import { LogService } from './jobs/logs';
 import { ProgressTracker } from './jobs/progress';
+import { TemplateService, findBuiltinTemplatesDir } from './templates/service';
+import { ModelStore } from './db/models';
+import { WorkflowService } from './workflows/service';
 import { createHandlers } from './handlers';
 import { Dispatcher } from './server';
 import { DAEMON_VERSION } from './version';
@@ -23,6 +26,12 @@ export interface AppOptions {
   pollIntervalMs: number;
   /** SSH timeouts, the connection cap, backoff; `prompter` defaults to asking the connected clients. */
   ssh?: ConnectionsOptions;
+  /**
+   * The shipped sbatch templates. Default: `<root>/templates`, found both from
+   * the sources (tsx) and from the bundle (dist/daemon.js in the repository or
+   * the installed extension).
+   */
+  templatesDir?: string;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string };
   requestShutdown: () => void;
@@ -45,24 +54,33 @@ export function createApp(o: AppOptions): App {
   const connections = new ClusterConnections(o.log, { ...o.ssh, prompter });
   // The dispatcher is created last; events before that have no clients to reach.
   let dispatcher: Dispatcher | undefined;
-  const jobService = new JobService({
-    clusters,
-    jobs,
-    connections,
-    log: o.log,
-    onJobChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
-  });
+  const models = new ModelStore(o.db);
+  const modelChanged = (name: string) => dispatcher?.broadcast(ModelsDidChange, { name });
+  let workflows: WorkflowService | undefined;
+  const jobChanged = (job: JobInfo) => {
+    dispatcher?.broadcast(JobsDidChange, { job });
+    // An ML job that just ended: collect its results (version, metrics, outputs) now rather than next cycle.
+    if (job.kind !== 'job' && job.terminal && !job.finalized) void workflows?.finalize(job);
+  };
+  const jobService = new JobService({ clusters, jobs, connections, log: o.log, onJobChanged: jobChanged });
   // Logs and progress: read from the jobs' own output files over the cluster's shared session.
   const logs = new LogService({ jobs, clusters, session: (c) => connections.session(c, { background: true }), log: o.log });
+  const templatesDir = o.templatesDir ?? findBuiltinTemplatesDir();
+  if (templatesDir === null) o.log.warn('builtin sbatch templates not found; only workspace templates are available');
+  const templates = new TemplateService({ builtinDir: templatesDir, log: o.log });
+  workflows = new WorkflowService({ clusters, jobs, jobService, connections, templates, models, log: o.log, onJobChanged: jobChanged, onModelChanged: modelChanged });
+  const wf = workflows;
   const progress = new ProgressTracker({
     jobs,
     log: o.log,
     session: (c) => connections.session(c, { background: true }),
     onChanged: (job) => dispatcher?.broadcast(JobsDidChange, { job }),
   });
-  const readProgress = async (name: string, list: JobInfo[]) => {
+  // Only running jobs can report progress; read their full records, not every followed job's.
+  const afterRefresh = async (name: string, list: TrackedJob[]) => {
     const cluster = clusters.find(name);
-    if (cluster) await progress.refresh(cluster, list);
+    const running = list.filter((j) => j.state === 'RUNNING').flatMap((j) => jobs.find(j.id) ?? []);
+    if (cluster) await progress.refresh(cluster, running);
   };
   const poller = new Poller({
     jobService,
@@ -70,7 +88,9 @@ export function createApp(o: AppOptions): App {
     intervalMs: o.pollIntervalMs,
     log: o.log,
     hasClients: () => (dispatcher?.connectionCount ?? 0) > 0,
-    afterRefresh: readProgress,
+    afterRefresh,
+    // ML jobs whose results could not be collected yet (the daemon restarted, the cluster was down).
+    afterTick: () => wf.finalizePending(),
   });
   jobService.onActivity = (cluster) => poller.kick(cluster);
   const status = (): DaemonStatusResult => ({
@@ -94,6 +114,11 @@ export function createApp(o: AppOptions): App {
     jobService,
     poller,
     logs,
+    templates,
+    models,
+    workflows: wf,
+    tryLocal,
+    modelChanged,
     status,
     setLogLevel: (level) => {
       o.logSink.level = level;

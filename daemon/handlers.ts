@@ -18,7 +18,12 @@ import type { ClusterRecord, ClusterStore, JobStore } from './db/registry';
 import type { ClusterConnections } from './connections';
 import type { JobService } from './jobs/service';
 import type { Poller } from './jobs/poller';
+import type { ModelStore } from './db/models';
+import { runGate } from './models/gates';
+import type { WorkflowService } from './workflows/service';
+import type { LocalRunner } from './models/tryLocal';
 import type { LogService } from './jobs/logs';
+import type { TemplateService } from './templates/service';
 import type { Logger } from './log';
 import type { ClientSession } from './server';
 import { DAEMON_VERSION } from './version';
@@ -37,6 +42,12 @@ export interface Services {
   jobService: JobService;
   poller: Poller;
   logs: LogService;
+  templates: TemplateService;
+  models: ModelStore;
+  workflows: WorkflowService;
+  tryLocal: LocalRunner;
+  /** Tell clients a model changed (versions, aliases, gates). */
+  modelChanged(name: string): void;
   status(): DaemonStatusResult;
   setLogLevel(level: LogLevel): void;
   requestShutdown(): void;
@@ -44,6 +55,17 @@ export interface Services {
 
 type Handler<T> = T extends RequestType<infer P, infer R, string> ? (params: z.output<P>, ctx: HandlerContext) => Promise<z.input<R>> | z.input<R> : never;
 export type Handlers = { [K in keyof typeof requests]: Handler<(typeof requests)[K]> };
+
+/** Who moved an alias, for its history: the local user and the client they used. */
+function who(ctx: HandlerContext): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
+  return `${user} via ${ctx.session.clientName ?? 'a client'}`;
+}
 
 function clusterInfo(c: ClusterRecord, connection: ConnectionState) {
   return { ...c, connection };
@@ -95,7 +117,7 @@ export function createHandlers(s: Services): Handlers {
       let activeJobs = 0;
       if (database.ok) {
         clusters = s.clusters.list().map((c) => ({ name: c.name, connection: s.connections.state(c.name) }));
-        activeJobs = s.jobs.active().length;
+        activeJobs = s.jobs.countActive();
       }
       const poller = { ...s.poller.status(), activeJobs };
       const ok = database.ok && clusters.every((c) => c.connection.status !== 'failed');
@@ -180,6 +202,88 @@ export function createHandlers(s: Services): Handlers {
 
     'logs/unsubscribe'(params, ctx) {
       return { unsubscribed: s.logs.unsubscribe(params.subscriptionId, ctx.session) };
+    },
+
+    'templates/list'(params) {
+      return { templates: s.templates.list(params.workspace) };
+    },
+
+    'templates/render'(params) {
+      // A dry run: no job, so the daemon's slurm_ml values are empty and the
+      // shipped templates fall back to the directory the job is submitted from.
+      const r = s.templates.render(params.template, params.values, {}, params.workspace);
+      return { template: r.template.name, script: r.script, values: r.values };
+    },
+
+    'train/submit'(params, ctx) {
+      return s.workflows.train(params, ctx.log, ctx.session);
+    },
+
+    'predict/submit'(params, ctx) {
+      return s.workflows.predict(params, ctx.log, ctx.session);
+    },
+
+    'evaluate/submit'(params, ctx) {
+      return s.workflows.evaluate(params, ctx.log, ctx.session);
+    },
+
+    'models/list'(params) {
+      return s.models.list(params);
+    },
+
+    'models/get'(params) {
+      return s.models.get(params.name, params);
+    },
+
+    'models/version'(params) {
+      return s.models.resolve(params.ref);
+    },
+
+    'models/promote'(params, ctx) {
+      const r = s.models.promote({ ...params, who: who(ctx) });
+      ctx.log.info('alias moved', { model: params.name, alias: r.alias, from: r.fromVersion, to: r.toVersion, forced: params.force, gate: r.gate?.pass ?? null });
+      s.modelChanged(params.name);
+      return r;
+    },
+
+    'models/rollback'(params, ctx) {
+      const r = s.models.rollback({ name: params.name, alias: params.alias, why: params.reason, who: who(ctx) });
+      ctx.log.info('alias rolled back', { model: params.name, alias: r.alias, from: r.fromVersion, to: r.toVersion });
+      s.modelChanged(params.name);
+      return r;
+    },
+
+    'models/annotate'(params) {
+      const v = s.models.annotate(params.ref, params.tags, params.note);
+      s.modelChanged(v.model);
+      return v;
+    },
+
+    'models/lineage'(params) {
+      const l = s.models.lineage(params.ref);
+      const job = (id: string) => s.jobs.find(id);
+      return {
+        version: l.version,
+        trainingJob: job(l.trainingJobId) ?? null,
+        evaluations: l.evaluationJobIds.flatMap((id) => job(id) ?? []),
+        predictions: l.predictionJobIds.flatMap((id) => job(id) ?? []),
+      };
+    },
+
+    'gates/setRules'(params) {
+      const rules = s.models.setRules(params.name, params.rules);
+      s.modelChanged(params.name);
+      return { rules };
+    },
+
+    'gates/run'(params) {
+      const g = runGate(s.models, params.name, params.candidate, params.baseline);
+      s.modelChanged(params.name);
+      return g;
+    },
+
+    'models/try'(params) {
+      return s.tryLocal.run(params.ref, params.input);
     },
   };
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** Bumped on every incompatible change; compared in `initialize`. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 // ---------------------------------------------------------------- envelopes
 
@@ -121,6 +121,9 @@ export type LogLevel = z.infer<typeof LogLevel>;
 export const ClusterName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a cluster name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** A model's name: also a directory name on the cluster. */
+export const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a model name is 1-64 letters, digits, ".", "_" or "-"');
 
 const AbsolutePath = z
   .string()
@@ -244,6 +247,16 @@ export const ArrayTask = z.object({
 });
 export type ArrayTask = z.infer<typeof ArrayTask>;
 
+export const JobKind = z.enum(['job', 'train', 'predict', 'evaluate']);
+export type JobKind = z.infer<typeof JobKind>;
+
+/** Metrics as a job reports them in metrics.json: numbers by name. */
+export const Metrics = z.record(z.string().max(128), z.number());
+export type Metrics = z.infer<typeof Metrics>;
+
+export const OutputFile = z.object({ path: z.string(), size: z.number().int() });
+export type OutputFile = z.infer<typeof OutputFile>;
+
 export const JobInfo = z.object({
   id: z.uuid(),
   cluster: ClusterName,
@@ -273,6 +286,19 @@ export const JobInfo = z.object({
   array: ArraySummary.nullable(),
   /** The job this one was resubmitted from, if any. */
   resubmittedFrom: z.uuid().nullable(),
+  /** job: a plain sbatch script; train/predict/evaluate: an ML workflow job. */
+  kind: JobKind,
+  /** For train: the model it trains; predict/evaluate: the model version used. */
+  model: z.string().nullable(),
+  modelVersion: z.number().int().nullable(),
+  /** Where the job writes its results on the cluster (artifacts, metrics, predictions). */
+  outputDir: z.string().nullable(),
+  /**
+   * Once the job ended: whether its results were collected (a train job's
+   * version registered, metrics and outputs stored, a failed job's log tail
+   * kept). Plain jobs are finalized when they end.
+   */
+  finalized: z.boolean(),
   createdAt: IsoDate,
   updatedAt: IsoDate,
 });
@@ -281,6 +307,15 @@ export type JobInfo = z.infer<typeof JobInfo>;
 export const JobDetail = JobInfo.extend({
   /** The script exactly as submitted. */
   script: z.string(),
+  /** The template and values it was rendered from, for workflow jobs. */
+  template: z.string().nullable(),
+  values: z.record(z.string(), z.unknown()).nullable(),
+  /** What the job reported in metrics.json, once it ended. */
+  metrics: Metrics.nullable(),
+  /** Files the job produced in its output directory (predictions, artifacts), once it ended. */
+  outputs: z.array(OutputFile).nullable(),
+  /** The end of its log, kept when a workflow job failed. */
+  logTail: z.string().nullable(),
   /** The sbatch arguments given besides the script. */
   sbatchArgs: z.array(z.string()),
 });
@@ -562,8 +597,235 @@ export const LogsDidAppend = notification(
   }),
 );
 
+/** Daemon -> client: a model, its versions or aliases changed. */
+export const ModelsDidChange = notification('models/didChange', z.object({ name: ModelName }));
+
 /** Daemon -> client: a cluster's connection state changed. */
 export const ClustersDidChange = notification('clusters/didChange', z.object({ name: ClusterName, connection: ConnectionState }));
+
+// ------------------------------------------------------------- ML workflows
+
+/** A template's variable, declared in the template's header. */
+export const TemplateVariable = z.object({
+  name: z.string(),
+  /**
+   * string: any text, inserted shell-quoted; token: a plain word (partition,
+   * QOS, account, GRES) inserted as is after a strict check; integer, number,
+   * boolean; enum: one of `values`; time: a SLURM time limit; memory: 4000M, 16G.
+   */
+  type: z.enum(['string', 'token', 'integer', 'number', 'boolean', 'enum', 'time', 'memory']),
+  description: z.string(),
+  required: z.boolean(),
+  default: z.union([z.string(), z.number(), z.boolean()]).nullable(),
+  values: z.array(z.string()).nullable(),
+  pattern: z.string().nullable(),
+  min: z.number().nullable(),
+  max: z.number().nullable(),
+});
+export type TemplateVariable = z.infer<typeof TemplateVariable>;
+
+export const TemplateInfo = z.object({
+  name: z.string(),
+  /** What the template is for: workflows pick theirs by kind. */
+  kind: JobKind,
+  description: z.string(),
+  /** builtin: shipped in templates/; workspace: from WORKSPACE/.slurm-ml/templates (overrides a builtin of the same name). */
+  source: z.enum(['builtin', 'workspace']),
+  path: z.string(),
+  variables: z.array(TemplateVariable),
+});
+export type TemplateInfo = z.infer<typeof TemplateInfo>;
+
+const TemplateName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a template name is a plain word');
+const TemplateValues = z.record(z.string().max(64), z.union([z.string().max(65_536), z.number(), z.boolean()])).default({});
+/** `name@prod`, `name@v3`, `name@3`, or `name` (its latest version). */
+export const ModelRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$/, 'a model is NAME, NAME@ALIAS or NAME@vN');
+const WorkspaceFile = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0'), 'must not contain NUL');
+
+/** Client -> daemon: the templates a workspace can use (builtin ones, overridden by its own). */
+export const TemplatesList = request('templates/list', z.object({ workspace: AbsolutePath.optional() }), z.object({ templates: z.array(TemplateInfo) }));
+
+/** Client -> daemon: a dry run: the script a template and values give, nothing submitted. */
+export const TemplatesRender = request(
+  'templates/render',
+  z.object({ template: TemplateName, workspace: AbsolutePath.optional(), values: TemplateValues }),
+  z.object({ template: z.string(), script: z.string(), values: z.record(z.string(), z.unknown()) }),
+);
+
+const WorkflowCommon = {
+  id: z.uuid().optional(),
+  cluster: ClusterName,
+  /** The workspace folder (local): the entrypoint and config are read from it; its git commit is recorded. */
+  workspace: AbsolutePath,
+  template: TemplateName.optional(),
+  values: TemplateValues,
+  /** Python entrypoint, relative to the workspace (or absolute). */
+  entrypoint: WorkspaceFile,
+  /** JSON config, relative to the workspace (or absolute). */
+  config: WorkspaceFile.optional(),
+};
+
+/** Client -> daemon: train a model; a COMPLETED job becomes the model's next version. */
+export const TrainSubmit = request(
+  'train/submit',
+  z.object({ ...WorkflowCommon, model: ModelName, tags: z.record(z.string().max(64), z.string().max(256)).default({}) }),
+  JobInfo,
+);
+
+/** Client -> daemon: run a model version on an input (a path on the cluster); outputs land in a fresh directory. */
+export const PredictSubmit = request('predict/submit', z.object({ ...WorkflowCommon, model: ModelRef, input: z.string().min(1).max(4096) }), JobInfo);
+
+/** Client -> daemon: evaluate a model version on a dataset (a path on the cluster); its metrics are stored on the version. */
+export const EvaluateSubmit = request('evaluate/submit', z.object({ ...WorkflowCommon, model: ModelRef, dataset: z.string().min(1).max(4096) }), JobInfo);
+
+export const ModelVersionInfo = z.object({
+  model: ModelName,
+  version: z.number().int(),
+  /** Aliases that point at this version now. */
+  aliases: z.array(z.string()),
+  /** Where the artifact is on the cluster. */
+  cluster: ClusterName,
+  artifactPath: z.string(),
+  /** Files in the artifact directory. */
+  artifacts: z.array(OutputFile),
+  /** Training metrics (metrics.json). */
+  metrics: Metrics,
+  /** Metrics of the latest evaluation. */
+  evaluation: Metrics.nullable(),
+  trainingJob: z.uuid(),
+  gitCommit: z.string().nullable(),
+  tags: z.record(z.string(), z.string()),
+  note: z.string().nullable(),
+  createdAt: IsoDate,
+});
+export type ModelVersionInfo = z.infer<typeof ModelVersionInfo>;
+
+export const ModelSummary = z.object({
+  name: ModelName,
+  versions: z.number().int(),
+  latest: z.number().int().nullable(),
+  aliases: z.record(z.string(), z.number().int()),
+  createdAt: IsoDate,
+});
+export type ModelSummary = z.infer<typeof ModelSummary>;
+
+export const AliasMove = z.object({
+  alias: z.string(),
+  /** Null when the alias was new. */
+  fromVersion: z.number().int().nullable(),
+  /** Null when the alias was removed. */
+  toVersion: z.number().int().nullable(),
+  action: z.enum(['promote', 'rollback']),
+  who: z.string(),
+  why: z.string().nullable(),
+  forced: z.boolean(),
+  at: IsoDate,
+});
+export type AliasMove = z.infer<typeof AliasMove>;
+
+export const GateRule = z.object({
+  metric: z.string().min(1).max(128),
+  /** higher: bigger is better (accuracy); lower: smaller is better (latency). */
+  direction: z.enum(['higher', 'lower']),
+  /** Allowed worsening: absolute (in the metric's unit) or relative (0.1 = 10 %). */
+  tolerance: z.number().min(0),
+  mode: z.enum(['absolute', 'relative']),
+});
+export type GateRule = z.infer<typeof GateRule>;
+
+export const GateRuleResult = GateRule.extend({
+  candidate: z.number().nullable(),
+  baseline: z.number().nullable(),
+  /** The worst value the candidate could have had and still pass. */
+  limit: z.number().nullable(),
+  pass: z.boolean(),
+  detail: z.string(),
+});
+export type GateRuleResult = z.infer<typeof GateRuleResult>;
+
+export const GateResult = z.object({
+  id: z.uuid(),
+  model: ModelName,
+  candidate: z.number().int(),
+  baseline: z.number().int(),
+  pass: z.boolean(),
+  rules: z.array(GateRuleResult),
+  at: IsoDate,
+});
+export type GateResult = z.infer<typeof GateResult>;
+
+const Page = { offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(100) };
+
+/** Client -> daemon. */
+export const ModelsList = request('models/list', z.object(Page), z.object({ total: z.number().int(), models: z.array(ModelSummary) }));
+
+/** Client -> daemon: a model with a page of its versions (newest first), its aliases and their history. */
+export const ModelsGet = request(
+  'models/get',
+  z.object({ name: ModelName, ...Page }),
+  z.object({
+    model: ModelSummary,
+    totalVersions: z.number().int(),
+    versions: z.array(ModelVersionInfo),
+    history: z.array(AliasMove),
+    rules: z.array(GateRule),
+    gates: z.array(GateResult),
+  }),
+);
+
+/** Client -> daemon: one version, resolved from NAME@ALIAS or NAME@vN. */
+export const ModelsVersion = request('models/version', z.object({ ref: ModelRef }), ModelVersionInfo);
+
+/** Client -> daemon: point an alias at a version. Moving `prod` needs a passing gate unless forced with a reason. */
+export const ModelsPromote = request(
+  'models/promote',
+  z.object({
+    name: ModelName,
+    version: z.number().int().min(1),
+    alias: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'an alias is a lower-case word').default('prod'),
+    force: z.boolean().default(false),
+    reason: z.string().max(1000).optional(),
+  }),
+  z.object({ alias: z.string(), fromVersion: z.number().int().nullable(), toVersion: z.number().int(), gate: GateResult.nullable() }),
+);
+
+/** Client -> daemon: give an alias back to the version that held it before the last move. */
+export const ModelsRollback = request(
+  'models/rollback',
+  z.object({ name: ModelName, alias: z.string().default('prod'), reason: z.string().max(1000).optional() }),
+  z.object({ alias: z.string(), fromVersion: z.number().int().nullable(), toVersion: z.number().int() }),
+);
+
+/** Client -> daemon: tags and a note on a version. */
+export const ModelsAnnotate = request(
+  'models/annotate',
+  z.object({ ref: ModelRef, tags: z.record(z.string().max(64), z.string().max(256)).default({}), note: z.string().max(10_000).optional() }),
+  ModelVersionInfo,
+);
+
+/** Client -> daemon: training job -> version -> evaluations -> predictions. */
+export const ModelsLineage = request(
+  'models/lineage',
+  z.object({ ref: ModelRef }),
+  z.object({ version: ModelVersionInfo, trainingJob: JobInfo.nullable(), evaluations: z.array(JobInfo), predictions: z.array(JobInfo) }),
+);
+
+/** Client -> daemon: the gate rules of a model (defaults until set). */
+export const GatesSetRules = request('gates/setRules', z.object({ name: ModelName, rules: z.array(GateRule).max(32) }), z.object({ rules: z.array(GateRule) }));
+
+/** Client -> daemon: compare a candidate with a baseline (default: the version `prod` points at). */
+export const GatesRun = request('gates/run', z.object({ name: ModelName, candidate: z.number().int().min(1), baseline: z.number().int().min(1).optional() }), GateResult);
+
+/** Client -> daemon: run an ONNX model version locally (downloaded to a cache) on one JSON input. */
+export const ModelsTry = request(
+  'models/try',
+  z.object({ ref: ModelRef, input: z.unknown() }),
+  z.object({ model: ModelName, version: z.number().int(), outputs: z.record(z.string(), z.unknown()), latencyMs: z.number(), cached: z.boolean() }),
+);
 
 /** Every request the daemon serves, by method name. */
 export const requests = {
@@ -586,6 +848,21 @@ export const requests = {
   [ClustersBudget.method]: ClustersBudget,
   [LogsTail.method]: LogsTail,
   [LogsUnsubscribe.method]: LogsUnsubscribe,
+  [TemplatesList.method]: TemplatesList,
+  [TemplatesRender.method]: TemplatesRender,
+  [TrainSubmit.method]: TrainSubmit,
+  [PredictSubmit.method]: PredictSubmit,
+  [EvaluateSubmit.method]: EvaluateSubmit,
+  [ModelsList.method]: ModelsList,
+  [ModelsGet.method]: ModelsGet,
+  [ModelsVersion.method]: ModelsVersion,
+  [ModelsPromote.method]: ModelsPromote,
+  [ModelsRollback.method]: ModelsRollback,
+  [ModelsAnnotate.method]: ModelsAnnotate,
+  [ModelsLineage.method]: ModelsLineage,
+  [GatesSetRules.method]: GatesSetRules,
+  [GatesRun.method]: GatesRun,
+  [ModelsTry.method]: ModelsTry,
 } as const;
 
 /** Requests the daemon sends to clients. */
@@ -598,6 +875,7 @@ export const notifications = {
   [JobsDidChange.method]: JobsDidChange,
   [ClustersDidChange.method]: ClustersDidChange,
   [LogsDidAppend.method]: LogsDidAppend,
+  [ModelsDidChange.method]: ModelsDidChange,
 } as const;
 
 export const allErrorCodes: readonly ErrorCode[] = errorCodeValues;

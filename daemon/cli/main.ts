@@ -3,8 +3,6 @@
 // README). Errors are one line on stderr and a non-zero exit status.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   ClustersAdd,
   ClustersList,
@@ -12,30 +10,23 @@ import {
   ClustersTest,
   DaemonShutdown,
   DaemonStatus,
-  ErrorCode,
   Health,
   JobsCancel,
-  JobsDidChange,
   JobsGet,
   JobsList,
   JobsSubmit,
   JobsResubmit,
   JobsResubmitPlan,
   ClustersBudget,
-  type JobInfo,
 } from '../protocol';
-import { RpcError, type RpcConnection } from '../rpc/connection';
-import { connectOrStartDaemon, connectToRunningDaemon, type ConnectedDaemon } from '../client';
-import { isProcessAlive, readStateFile, statePaths } from '../state';
+import { connectToRunningDaemon } from '../client';
+import { isProcessAlive, readStateFile } from '../state';
 import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
-import { canPromptInTerminal, terminalPrompt } from './prompt';
-
-/** Exit statuses, documented in the README. */
-export const Exit = { Ok: 0, Error: 1, Usage: 2, JobUnsuccessful: 4 } as const;
-
-class UsageError extends Error {}
+import { renderCommand, templatesCommand } from './templates';
+import { evaluateCommand, gateCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
+import { Exit, UsageError, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
 
 const USAGE = `usage: slurm-ml <command> [options]
 
@@ -55,55 +46,23 @@ const USAGE = `usage: slurm-ml <command> [options]
   budget [--json]                      commands and connections per cluster, poll schedule
   logs ID [--stderr] [--follow] [--bytes N|all]
                                        a job's output as written (last 64 KiB; --follow: until the job ends)
+  templates [--workspace DIR] [--json]  sbatch templates: builtin ones and the workspace's own
+  render TEMPLATE [--workspace DIR] [--var k=v]... [--json]
+                                       the script a template gives (printed, not submitted)
+
+ML workflows (WORKFLOW: --cluster C --entrypoint FILE [--config FILE] [--template T] [--var k=v]... [--workspace DIR] [--wait]):
+  train MODEL WORKFLOW [--tag k=v]...   a COMPLETED training job becomes MODEL's next version
+  predict MODEL[@ALIAS|@vN] --input PATH WORKFLOW
+  evaluate MODEL[@ALIAS|@vN] --dataset PATH WORKFLOW
+  models [--json]                      models, their versions and aliases
+  model NAME [--json]                  versions, metrics, alias history
+  promote NAME VERSION [--alias prod] [--force --reason TEXT]   prod needs a passing gate
+  rollback NAME [--alias prod] [--reason TEXT]
+  gate NAME --candidate V [--baseline V] [--json]   exit 5 when the candidate fails
+  try NAME@V --input FILE.json [--json]              run an ONNX version locally
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
              SLURM_ML_POLL_INTERVAL_MS (for a daemon this command starts)`;
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-function parse<O extends Options>(args: string[], options: O, positionals: number) {
-  const config = { args, options: { json: { type: 'boolean' as const }, ...options }, allowPositionals: true as const, strict: true as const };
-  let r: ReturnType<typeof parseArgs<typeof config>>;
-  try {
-    r = parseArgs(config);
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
-  }
-  if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
-  return r;
-}
-
-function need<T>(value: T | undefined, what: string): T {
-  if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
-  return value;
-}
-
-function print(json: boolean | undefined, value: unknown, human: () => string): void {
-  process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n');
-}
-
-const cliPaths = () => statePaths(process.env);
-
-async function connect(): Promise<ConnectedDaemon> {
-  return connectOrStartDaemon({
-    paths: cliPaths(),
-    clientName: 'slurm-ml-cli',
-    clientVersion: DAEMON_VERSION,
-    daemonScript: path.join(__dirname, 'daemon.js'),
-    requestTimeoutMs: 60_000,
-    // Only with a person at a terminal: otherwise the daemon asks another client (or nobody).
-    prompt: canPromptInTerminal() ? terminalPrompt : undefined,
-  });
-}
-
-async function withDaemon<T>(f: (rpc: RpcConnection) => Promise<T>): Promise<T> {
-  const d = await connect();
-  try {
-    return await f(d.rpc);
-  } finally {
-    d.rpc.close();
-  }
-}
 
 async function daemonCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -237,47 +196,6 @@ async function clusterCommand(args: string[]): Promise<number> {
   }
 }
 
-/** Waits until the job is terminal, reporting state changes on stderr. */
-async function waitForJob(rpc: RpcConnection, job: JobInfo, json: boolean | undefined): Promise<JobInfo> {
-  let current = job;
-  let lastState = '';
-  const report = (j: JobInfo) => {
-    if (!json && j.state !== lastState) {
-      process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${j.slurmJobId ?? '-'} ${j.state}${j.reason && j.reason !== 'None' ? ` (${j.reason})` : ''}\n`);
-      lastState = j.state;
-    }
-  };
-  report(current);
-  return new Promise<JobInfo>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (j: JobInfo) => {
-      off();
-      clearTimeout(timer);
-      resolve(j);
-    };
-    const off = rpc.onNotification(JobsDidChange, ({ job: j }) => {
-      if (j.id !== current.id) return;
-      current = j;
-      report(j);
-      if (j.terminal) finish(j);
-    });
-    rpc.onClose((reason) => reject(new RpcError(ErrorCode.ConnectionClosed, `lost the daemon while waiting: ${reason}`)));
-    // Notifications are the fast path; this catches anything missed.
-    const check = async () => {
-      try {
-        const j = await rpc.request(JobsGet, { ref: current.id });
-        current = j;
-        report(j);
-        if (j.terminal) return finish(j);
-      } catch (err) {
-        return reject(err);
-      }
-      timer = setTimeout(check, 5000);
-    };
-    void check();
-  });
-}
-
 async function submitCommand(args: string[]): Promise<number> {
   const dd = args.indexOf('--');
   const own = dd >= 0 ? args.slice(0, dd) : args;
@@ -332,18 +250,6 @@ async function cancelCommand(args: string[]): Promise<number> {
   const what = values.tasks ? `tasks ${values.tasks} of array job ${job.slurmJobId}` : `SLURM job ${job.slurmJobId}`;
   print(values.json, job, () => `cancel sent for ${what} on ${job.cluster}; state now ${job.state}`);
   return Exit.Ok;
-}
-
-/** Asks a yes/no question on the terminal; false when there is no terminal to ask on. */
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) return false;
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
 }
 
 async function resubmitCommand(args: string[]): Promise<number> {
@@ -424,6 +330,28 @@ export async function run(argv: string[]): Promise<number> {
         return await resubmitCommand(rest);
       case 'budget':
         return await budgetCommand(rest);
+      case 'train':
+        return await trainCommand(rest);
+      case 'predict':
+        return await predictCommand(rest);
+      case 'evaluate':
+        return await evaluateCommand(rest);
+      case 'models':
+        return await modelsCommand(rest);
+      case 'model':
+        return await modelCommand(rest);
+      case 'promote':
+        return await promoteCommand(rest);
+      case 'rollback':
+        return await rollbackCommand(rest);
+      case 'gate':
+        return await gateCommand(rest);
+      case 'try':
+        return await tryCommand(rest);
+      case 'templates':
+        return await templatesCommand(rest);
+      case 'render':
+        return await renderCommand(rest);
       case 'logs':
         return await logsCommand(rest, connect);
       case 'health':

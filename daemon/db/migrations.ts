@@ -101,4 +101,87 @@ export const migrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'model registry, workflow jobs, gates',
+    sql: `
+      CREATE TABLE models (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        gate_rules  TEXT,                             -- JSON GateRule[]; null: the defaults
+        created_at  TEXT NOT NULL
+      );
+
+      CREATE TABLE model_versions (
+        id              TEXT PRIMARY KEY,
+        model_id        TEXT NOT NULL REFERENCES models(id),
+        version         INTEGER NOT NULL CHECK (version >= 1),
+        cluster_id      TEXT NOT NULL REFERENCES clusters(id),
+        artifact_path   TEXT NOT NULL,
+        artifacts       TEXT NOT NULL DEFAULT '[]',   -- JSON OutputFile[]
+        metrics         TEXT NOT NULL DEFAULT '{}',   -- JSON Metrics (training)
+        evaluation      TEXT,                         -- JSON Metrics (latest evaluation)
+        training_job_id TEXT NOT NULL UNIQUE REFERENCES jobs(id),
+        git_commit      TEXT,
+        tags            TEXT NOT NULL DEFAULT '{}',
+        note            TEXT,
+        created_at      TEXT NOT NULL,
+        UNIQUE (model_id, version)
+      );
+
+      CREATE TABLE model_aliases (
+        model_id    TEXT NOT NULL REFERENCES models(id),
+        alias       TEXT NOT NULL,
+        version_id  TEXT NOT NULL REFERENCES model_versions(id),
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (model_id, alias)
+      ) WITHOUT ROWID;
+
+      -- Every alias move, never edited or deleted.
+      CREATE TABLE alias_history (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_id        TEXT NOT NULL REFERENCES models(id),
+        alias           TEXT NOT NULL,
+        from_version_id TEXT REFERENCES model_versions(id),
+        to_version_id   TEXT REFERENCES model_versions(id),
+        action          TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+        who             TEXT NOT NULL,
+        why             TEXT,
+        forced          INTEGER NOT NULL DEFAULT 0,
+        at              TEXT NOT NULL
+      );
+      CREATE TRIGGER alias_history_append_only_update BEFORE UPDATE ON alias_history
+        BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END;
+      CREATE TRIGGER alias_history_append_only_delete BEFORE DELETE ON alias_history
+        BEGIN SELECT RAISE(ABORT, 'alias history is append-only'); END;
+
+      CREATE TABLE gate_results (
+        id                   TEXT PRIMARY KEY,
+        model_id             TEXT NOT NULL REFERENCES models(id),
+        candidate_version_id TEXT NOT NULL REFERENCES model_versions(id),
+        baseline_version_id  TEXT NOT NULL REFERENCES model_versions(id),
+        pass                 INTEGER NOT NULL,
+        rules                TEXT NOT NULL,           -- JSON GateRuleResult[]
+        at                   TEXT NOT NULL
+      );
+      CREATE INDEX gate_results_by_candidate ON gate_results(candidate_version_id, at);
+
+      ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'job' CHECK (kind IN ('job', 'train', 'predict', 'evaluate'));
+      ALTER TABLE jobs ADD COLUMN template TEXT;
+      ALTER TABLE jobs ADD COLUMN template_values TEXT;            -- JSON
+      ALTER TABLE jobs ADD COLUMN output_dir TEXT;
+      ALTER TABLE jobs ADD COLUMN metrics TEXT;                    -- JSON Metrics
+      ALTER TABLE jobs ADD COLUMN outputs TEXT;                    -- JSON OutputFile[]
+      ALTER TABLE jobs ADD COLUMN log_tail TEXT;
+      -- train: the model it trains (by name; the version exists only once it succeeded)
+      ALTER TABLE jobs ADD COLUMN model_name TEXT;
+      -- predict/evaluate: the version used
+      ALTER TABLE jobs ADD COLUMN model_version_id TEXT REFERENCES model_versions(id);
+      -- train: JSON {gitCommit, tags, artifactDir, metricsFile}; predict/evaluate: {input | dataset}
+      ALTER TABLE jobs ADD COLUMN workflow TEXT;
+      -- a workflow job whose end was handled (version registered, metrics stored): done once
+      ALTER TABLE jobs ADD COLUMN finalized_at TEXT;
+      CREATE INDEX jobs_by_model_version ON jobs(model_version_id);
+    `,
+  },
 ];

@@ -1,7 +1,18 @@
 // The registry's clusters and jobs: prepared statements next to the schema,
 // rows mapped to the protocol's types.
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type ArraySummary, type ArrayTask, type ClusterConfig, type JobDetail, type JobInfo, type RequestedResources } from '../protocol';
+import {
+  ErrorCode,
+  type ArraySummary,
+  type ArrayTask,
+  type ClusterConfig,
+  type JobDetail,
+  type JobInfo,
+  type JobKind,
+  type Metrics,
+  type OutputFile,
+  type RequestedResources,
+} from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { isTerminalState, terminalStates } from '../jobs/states';
 import type { Db } from './database';
@@ -136,6 +147,20 @@ interface JobRow {
   array_spec: string | null;
   array_total: number | null;
   poll_misses: number;
+  kind: JobKind;
+  template: string | null;
+  template_values: string | null;
+  output_dir: string | null;
+  metrics: string | null;
+  outputs: string | null;
+  log_tail: string | null;
+  model_name: string | null;
+  model_version_id: string | null;
+  /** Joined: the version a predict/evaluate job used, or the one a train job produced. */
+  mv_model: string | null;
+  mv_version: number | null;
+  workflow: string | null;
+  finalized_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -172,6 +197,11 @@ function jobFromRow(r: JobRow, array: ArraySummary | null = null): JobInfo {
     progress: r.progress,
     array,
     resubmittedFrom: r.resubmitted_from,
+    kind: r.kind,
+    model: r.model_name ?? r.mv_model,
+    modelVersion: r.mv_version,
+    outputDir: r.output_dir,
+    finalized: isTerminalState(r.state) && (r.kind === 'job' || r.finalized_at !== null),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -196,6 +226,10 @@ export interface JobPatch {
   arraySpec?: string | null;
   arrayTotal?: number | null;
   pollMisses?: number;
+  metrics?: Metrics | null;
+  outputs?: OutputFile[] | null;
+  logTail?: string | null;
+  finalizedAt?: string | null;
 }
 
 const patchColumns: Record<keyof JobPatch, string> = {
@@ -215,7 +249,16 @@ const patchColumns: Record<keyof JobPatch, string> = {
   arraySpec: 'array_spec',
   arrayTotal: 'array_total',
   pollMisses: 'poll_misses',
+  metrics: 'metrics',
+  outputs: 'outputs',
+  logTail: 'log_tail',
+  finalizedAt: 'finalized_at',
 };
+
+/** Patch fields stored as JSON text. */
+const jsonColumns = new Set<keyof JobPatch>(['requested', 'metrics', 'outputs']);
+/** Patch fields no client sees: changing only these sends no notification. */
+const internalColumns = new Set<keyof JobPatch>(['pollMisses', 'finalizedAt']);
 
 export interface NewJob {
   clusterId: string;
@@ -225,6 +268,39 @@ export interface NewJob {
   runDir: string;
   sbatchArgs: string[];
   resubmittedFrom?: string | null;
+  kind?: JobKind;
+  template?: string | null;
+  templateValues?: Record<string, unknown> | null;
+  outputDir?: string | null;
+  modelName?: string | null;
+  modelVersionId?: string | null;
+  /** Workflow facts the job's end needs (JSON): git commit, tags, artifact dir... */
+  workflow?: Record<string, unknown> | null;
+}
+
+/** A job the poller follows, as little of it as a cycle over thousands needs. */
+export interface TrackedJob {
+  id: string;
+  cluster: string;
+  slurmJobId: string | null;
+  state: string;
+  stdoutPath: string | null;
+  isArray: boolean;
+  createdAt: string;
+}
+
+interface TrackedRow {
+  id: string;
+  cluster: string;
+  slurm_job_id: string | null;
+  state: string;
+  stdout_path: string | null;
+  array_total: number | null;
+  created_at: string;
+}
+
+export function trackedOf(job: JobInfo): TrackedJob {
+  return { id: job.id, cluster: job.cluster, slurmJobId: job.slurmJobId, state: job.state, stdoutPath: job.stdoutPath, isArray: job.array !== null, createdAt: job.createdAt };
 }
 
 /** An array task's state as the poller saw it. */
@@ -254,7 +330,10 @@ function taskFromRow(r: TaskRow): ArrayTask {
   };
 }
 
-const SELECT_JOB = `SELECT j.*, c.name AS cluster_name FROM jobs j JOIN clusters c ON c.id = j.cluster_id`;
+const SELECT_JOB = `SELECT j.*, c.name AS cluster_name, m.name AS mv_model, mv.version AS mv_version
+  FROM jobs j JOIN clusters c ON c.id = j.cluster_id
+  LEFT JOIN model_versions mv ON mv.id = j.model_version_id OR mv.training_job_id = j.id
+  LEFT JOIN models m ON m.id = mv.model_id`;
 const terminalList = terminalStates.map((s) => `'${s}'`).join(', ');
 
 export class JobStore {
@@ -267,11 +346,17 @@ export class JobStore {
   private readonly upsertTaskStmt;
   private readonly tasksStmt;
   private readonly taskTotalStmt;
+  private readonly unfinalizedStmt;
+  private readonly activeRefsStmt;
+  private readonly countActiveStmt;
+  private readonly byVersionStmt;
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, resubmitted_from, created_at, updated_at)
-       VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @resubmitted_from, @now, @now)`,
+      `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, resubmitted_from,
+                         kind, template, template_values, output_dir, model_name, model_version_id, workflow, created_at, updated_at)
+       VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @resubmitted_from,
+               @kind, @template, @template_values, @output_dir, @model_name, @model_version_id, @workflow, @now, @now)`,
     );
     this.byIdStmt = db.prepare(`${SELECT_JOB} WHERE j.id = ?`);
     this.byPrefixStmt = db.prepare(`${SELECT_JOB} WHERE j.id LIKE ? || '%' LIMIT 2`);
@@ -292,6 +377,13 @@ export class JobStore {
     );
     this.tasksStmt = db.prepare('SELECT * FROM job_tasks WHERE job_id = ? ORDER BY task_id LIMIT ? OFFSET ?');
     this.taskTotalStmt = db.prepare('SELECT count(*) AS n FROM job_tasks WHERE job_id = ?');
+    this.activeRefsStmt = db.prepare(
+      `SELECT j.id, c.name AS cluster, j.slurm_job_id, j.state, j.stdout_path, j.array_total, j.created_at
+       FROM jobs j JOIN clusters c ON c.id = j.cluster_id WHERE j.state NOT IN (${terminalList}) ORDER BY j.created_at`,
+    );
+    this.countActiveStmt = db.prepare(`SELECT count(*) AS n FROM jobs WHERE state NOT IN (${terminalList})`);
+    this.unfinalizedStmt = db.prepare(`${SELECT_JOB} WHERE j.kind != 'job' AND j.finalized_at IS NULL AND j.state IN (${terminalList}) ORDER BY j.created_at`);
+    this.byVersionStmt = db.prepare(`${SELECT_JOB} WHERE j.model_version_id = ? AND j.kind = ? ORDER BY j.created_at DESC`);
   }
 
   /** Runs f in one transaction: a poll cycle's changes land together or not at all. */
@@ -304,7 +396,32 @@ export class JobStore {
   }
 
   private detail(r: JobRow): JobDetail {
-    return { ...this.info(r), script: r.script, sbatchArgs: JSON.parse(r.sbatch_args) as string[] };
+    return {
+      ...this.info(r),
+      script: r.script,
+      sbatchArgs: JSON.parse(r.sbatch_args) as string[],
+      template: r.template,
+      values: r.template_values ? (JSON.parse(r.template_values) as Record<string, unknown>) : null,
+      metrics: r.metrics ? (JSON.parse(r.metrics) as Metrics) : null,
+      outputs: r.outputs ? (JSON.parse(r.outputs) as OutputFile[]) : null,
+      logTail: r.log_tail,
+    };
+  }
+
+  /** What a workflow job's end needs: facts recorded at submit, and whether the end was handled. */
+  workflowOf(id: string): { workflow: Record<string, unknown> | null; modelVersionId: string | null; finalizedAt: string | null } | undefined {
+    const r = this.byIdStmt.get(id) as JobRow | undefined;
+    return r && { workflow: r.workflow ? (JSON.parse(r.workflow) as Record<string, unknown>) : null, modelVersionId: r.model_version_id, finalizedAt: r.finalized_at };
+  }
+
+  /** Workflow jobs that ended and whose end was not handled yet (also after a restart). */
+  unfinalized(): JobInfo[] {
+    return (this.unfinalizedStmt.all() as JobRow[]).map((r) => this.info(r));
+  }
+
+  /** Jobs that used a model version, by kind (lineage). */
+  byModelVersion(versionId: string, kind: JobKind): JobInfo[] {
+    return (this.byVersionStmt.all(versionId, kind) as JobRow[]).map((r) => this.info(r));
   }
 
   private arraySummary(jobId: string, total: number): ArraySummary {
@@ -333,6 +450,13 @@ export class JobStore {
       run_dir: job.runDir,
       sbatch_args: JSON.stringify(job.sbatchArgs),
       resubmitted_from: job.resubmittedFrom ?? null,
+      kind: job.kind ?? 'job',
+      template: job.template ?? null,
+      template_values: job.templateValues ? JSON.stringify(job.templateValues) : null,
+      output_dir: job.outputDir ?? null,
+      model_name: job.modelName ?? null,
+      model_version_id: job.modelVersionId ?? null,
+      workflow: job.workflow ? JSON.stringify(job.workflow) : null,
       now: new Date().toISOString(),
     });
     return this.get(id);
@@ -369,11 +493,11 @@ export class JobStore {
       const value = patch[key];
       if (value === undefined) continue;
       const column = patchColumns[key];
-      const stored = key === 'requested' ? JSON.stringify(value) : value;
+      const stored = jsonColumns.has(key) && value !== null ? JSON.stringify(value) : value;
       if ((current as unknown as Record<string, unknown>)[column] === stored) continue;
       sets.push(`${column} = @${column}`);
       values[column] = stored;
-      if (key !== 'pollMisses') visible = true;
+      if (!internalColumns.has(key)) visible = true;
     }
     if (sets.length === 0) return undefined;
     if (visible) {
@@ -449,5 +573,22 @@ export class JobStore {
   /** Jobs the poller still has to follow, oldest first. */
   active(): JobInfo[] {
     return (this.activeStmt.all() as JobRow[]).map((r) => this.info(r));
+  }
+
+  /** What the poller needs of every job it follows, read cheaply (it runs each cycle over all of them). */
+  activeRefs(): TrackedJob[] {
+    return (this.activeRefsStmt.all() as TrackedRow[]).map((r) => ({
+      id: r.id,
+      cluster: r.cluster,
+      slurmJobId: r.slurm_job_id,
+      state: r.state,
+      stdoutPath: r.stdout_path,
+      isArray: r.array_total !== null,
+      createdAt: r.created_at,
+    }));
+  }
+
+  countActive(): number {
+    return (this.countActiveStmt.get() as { n: number }).n;
   }
 }

@@ -9,8 +9,7 @@
 //   when no client is connected (x2);
 // - not at all when the cluster has no job to follow;
 // - after a failure, exponential backoff with jitter (at most 5 min).
-import type { JobInfo } from '../protocol';
-import type { JobStore } from '../db/registry';
+import type { JobStore, TrackedJob } from '../db/registry';
 import type { Logger } from '../log';
 import { isTerminalState } from './states';
 import type { JobService, RefreshStats } from './service';
@@ -38,7 +37,9 @@ export interface PollerDeps {
   /** Whether any client is connected (nobody watching: poll less). */
   hasClients?: () => boolean;
   /** Extra per-cluster work after each refresh (e.g. reading progress from logs). */
-  afterRefresh?: (cluster: string, jobs: JobInfo[]) => Promise<void>;
+  afterRefresh?: (cluster: string, jobs: TrackedJob[]) => Promise<void>;
+  /** Work after every tick, also when nothing is followed (e.g. results not yet collected). */
+  afterTick?: () => Promise<void>;
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -86,7 +87,7 @@ export class Poller {
 
   /** A submit or cancel happened on this cluster: look again soon, then a few more times. */
   kick(cluster?: string): void {
-    const names = cluster ? [cluster] : [...new Set(this.d.jobs.active().map((j) => j.cluster))];
+    const names = cluster ? [cluster] : [...new Set(this.d.jobs.activeRefs().map((j) => j.cluster))];
     for (const name of names) {
       const s = this.schedule(name);
       s.fast = FAST_STEPS_MS.map((ms) => Math.min(ms, this.d.intervalMs));
@@ -114,9 +115,9 @@ export class Poller {
   }
 
   /** Jobs to follow per cluster: unfinished ones, and submits whose answer was lost. */
-  private following(): Map<string, JobInfo[]> {
-    const byCluster = new Map<string, JobInfo[]>();
-    for (const job of this.d.jobs.active()) {
+  private following(): Map<string, TrackedJob[]> {
+    const byCluster = new Map<string, TrackedJob[]>();
+    for (const job of this.d.jobs.activeRefs()) {
       if (isTerminalState(job.state)) continue;
       const list = byCluster.get(job.cluster) ?? [];
       list.push(job);
@@ -179,6 +180,7 @@ export class Poller {
         }
       }),
     );
+    if (this.d.afterTick) await this.d.afterTick().catch((err: unknown) => this.d.log.warn('after-tick work failed', { error: (err as Error).message }));
     this.lastCycleAt = new Date().toISOString();
     this.lastError = errors.length ? errors.join('; ') : null;
     return results;

@@ -6,13 +6,15 @@
 // but before its reply was recorded, the job is found again by that working
 // directory (squeue %Z, sacct WorkDir) and is never submitted twice.
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type ArrayTask, type JobInfo, type ResubmitPlan } from '../protocol';
+import { ErrorCode, type ArrayTask, type JobInfo, type JobKind, type ResubmitPlan } from '../protocol';
 import { RpcError } from '../rpc/connection';
-import type { ClusterRecord, ClusterStore, JobPatch, JobStore } from '../db/registry';
+import { trackedOf, type ClusterRecord, type ClusterStore, type JobPatch, type JobStore, type TrackedJob } from '../db/registry';
 import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
 import type { ClientSession } from '../server';
 import {
+  FIELD_SEPARATOR,
+  SQUEUE_FIELDS,
   sacctCommand,
   sacctSinceCommand,
   sbatchCommand,
@@ -41,6 +43,27 @@ export interface SubmitRequest {
   sbatchArgs: string[];
 }
 
+/** What an ML workflow adds to a submit: its script is rendered once the run directory is known. */
+export interface WorkflowSubmit {
+  kind: JobKind;
+  template: string;
+  /** Renders the script and validates values; called before anything is recorded or uploaded. */
+  render(runDir: string): Promise<{ script: string; values: Record<string, unknown> }> | { script: string; values: Record<string, unknown> };
+  /** Files uploaded into the run directory beside the script (entrypoint, config). */
+  files: { name: string; data: Buffer }[];
+  /** Relative to the run directory. */
+  outputDir: string;
+  modelName?: string | null;
+  modelVersionId?: string | null;
+  workflow: Record<string, unknown>;
+}
+
+export interface SubmitOptions {
+  promptVia?: ClientSession;
+  resubmittedFrom?: string;
+  workflow?: WorkflowSubmit;
+}
+
 export interface JobServiceDeps {
   clusters: ClusterStore;
   jobs: JobStore;
@@ -64,6 +87,8 @@ const FORGOTTEN_AFTER_MS = 10 * 60_000;
 const RECONCILE_AFTER_MS = 15_000;
 /** ... and if the cluster has no such job this much later, sbatch never ran. */
 const NEVER_SUBMITTED_AFTER_MS = 120_000;
+/** squeue columns that change while nothing happens (time used, time left): ignored when comparing rows. */
+const VOLATILE_SQUEUE_COLUMNS = new Set(['timeUsed', 'timeLeft'].map((f) => SQUEUE_FIELDS.findIndex(([name]) => name === f)));
 /** scontrol runs once per job: bound how many a cycle may run. */
 const SCONTROL_PER_CYCLE = 5;
 
@@ -106,7 +131,7 @@ export class JobService {
   /** Submits under way by client-chosen id: a repeat while the first runs gets the first's answer. */
   private readonly submitting = new Map<string, Promise<JobInfo>>();
 
-  submit(req: SubmitRequest, log: Logger, opts: { promptVia?: ClientSession; resubmittedFrom?: string } = {}): Promise<JobInfo> {
+  submit(req: SubmitRequest, log: Logger, opts: SubmitOptions = {}): Promise<JobInfo> {
     if (!req.id) return this.submitOnce(req, log, opts);
     const running = this.submitting.get(req.id);
     if (running) return running;
@@ -115,7 +140,7 @@ export class JobService {
     return p;
   }
 
-  private async submitOnce(req: SubmitRequest, log: Logger, opts: { promptVia?: ClientSession; resubmittedFrom?: string }): Promise<JobInfo> {
+  private async submitOnce(req: SubmitRequest, log: Logger, opts: SubmitOptions): Promise<JobInfo> {
     if (req.id) {
       const existing = this.d.jobs.find(req.id);
       if (existing) {
@@ -132,6 +157,10 @@ export class JobService {
     const home = await session.homeDir();
     const runDir = `${home}/.slurm-ml/runs/${id}`;
     const scriptPath = `${runDir}/${remoteFileName(req.scriptName)}`;
+    const wf = opts.workflow;
+    let script = req.script;
+    let values: Record<string, unknown> | null = null;
+    if (wf) ({ script, values } = await wf.render(runDir));
     let argv: string[];
     try {
       // The comment makes the job recognisable in squeue/sacct too; a user's own --comment comes later and wins.
@@ -145,11 +174,18 @@ export class JobService {
         id,
         clusterId: cluster.id,
         name,
-        script: req.script,
+        script,
         scriptPath,
         runDir,
         sbatchArgs: req.sbatchArgs,
         resubmittedFrom: opts.resubmittedFrom ?? null,
+        kind: wf?.kind ?? 'job',
+        template: wf?.template ?? null,
+        templateValues: values,
+        outputDir: wf ? `${runDir}/${wf.outputDir}` : null,
+        modelName: wf?.modelName ?? null,
+        modelVersionId: wf?.modelVersionId ?? null,
+        workflow: wf?.workflow ?? null,
       });
       this.changed(created);
       const fail = (code: number, message: string): never => {
@@ -158,7 +194,8 @@ export class JobService {
       };
       try {
         await session.mkdirp(runDir);
-        await session.writeFile(scriptPath, req.script, 0o700);
+        await session.writeFile(scriptPath, script, 0o700);
+        for (const f of wf?.files ?? []) await session.writeFile(`${runDir}/${remoteFileName(f.name)}`, f.data, 0o600);
       } catch (err) {
         fail((err as RpcError).code ?? ErrorCode.InternalError, `uploading the script to ${cluster.name}:${scriptPath} failed: ${(err as Error).message}`);
       }
@@ -227,6 +264,7 @@ export class JobService {
   /** Submits a finished job's script again; time and mem (confirmed by the user) override its options. */
   async resubmit(req: { ref: string; id?: string | undefined; time?: string | undefined; mem?: string | undefined }, log: Logger, opts: { promptVia?: ClientSession } = {}): Promise<JobInfo> {
     const old = this.d.jobs.resolve(req.ref);
+    if (old.kind !== 'job') throw new RpcError(ErrorCode.Conflict, `job ${old.slurmJobId ?? old.id} is a ${old.kind} job: run the ${old.kind} again (its run directory holds its own inputs)`);
     if (!old.terminal) throw new RpcError(ErrorCode.Conflict, `job ${old.slurmJobId ?? old.id} has not ended (${old.state}); cancel it first or wait`);
     if (req.time !== undefined && parseSlurmDuration(req.time) === null) throw new RpcError(ErrorCode.InvalidParams, `params.time: not a SLURM time: ${req.time}`);
     // Later options win in sbatch, so the new values are appended rather than edited in.
@@ -242,7 +280,7 @@ export class JobService {
     );
   }
 
-  clusterOf(job: JobInfo): ClusterRecord {
+  clusterOf(job: Pick<JobInfo, 'id' | 'cluster'>): ClusterRecord {
     const c = this.d.clusters.find(job.cluster);
     if (!c) throw new RpcError(ErrorCode.NotFound, `job ${job.id} belongs to cluster ${job.cluster}, which was removed`);
     return c;
@@ -254,25 +292,62 @@ export class JobService {
    * or are new; sacct only for jobs that left squeue and for array tasks that
    * ended. All changes of one refresh are written in one transaction.
    */
-  async refresh(cluster: ClusterRecord, jobs: JobInfo[], session?: RemoteSession): Promise<RefreshStats> {
+  async refresh(cluster: ClusterRecord, jobs: (TrackedJob | JobInfo)[], session?: RemoteSession): Promise<RefreshStats> {
     const stats: RefreshStats = { commands: 0, changed: 0 };
-    const submitting = jobs.filter((j) => j.state === 'SUBMITTING' && j.slurmJobId === null && !this.inFlight.has(j.id) && Date.now() - Date.parse(j.createdAt) > RECONCILE_AFTER_MS);
-    const tracked = jobs.filter((j) => j.slurmJobId !== null && !isTerminalState(j.state));
+    const refs = jobs.map((j) => ('isArray' in j ? j : trackedOf(j)));
+    const submitting = refs.filter((j) => j.state === 'SUBMITTING' && j.slurmJobId === null && !this.inFlight.has(j.id) && Date.now() - Date.parse(j.createdAt) > RECONCILE_AFTER_MS);
+    const tracked = refs.filter((j) => j.slurmJobId !== null && !isTerminalState(j.state));
     if (tracked.length === 0 && submitting.length === 0) return stats;
     const s = counting(session ?? (await this.d.connections.session(cluster, { background: true })), stats);
     const changes: Change[] = [];
-    if (submitting.length > 0) changes.push(...(await this.reconcile(s, submitting)));
+    if (submitting.length > 0) changes.push(...(await this.reconcile(s, submitting.map((j) => this.d.jobs.get(j.id)))));
     if (tracked.length > 0) changes.push(...(await this.track(cluster, s, tracked)));
     stats.changed = this.apply(changes);
     return stats;
   }
 
-  private async track(cluster: ClusterRecord, s: RemoteSession, tracked: JobInfo[]): Promise<Change[]> {
+  /**
+   * squeue rows of the last cycle, per cluster and job, without the columns
+   * that tick by themselves (time used, time left): a job whose row did not
+   * change needs no parsing and no write, which is what keeps a cycle over
+   * thousands of waiting jobs cheap.
+   */
+  private readonly lastRows = new Map<string, Map<string, string>>();
+
+  private async track(cluster: ClusterRecord, s: RemoteSession, tracked: TrackedJob[]): Promise<Change[]> {
     const changes: Change[] = [];
     const q = await s.exec(squeueCommand(tracked.map((j) => j.slurmJobId!)), { timeoutMs: 60_000 });
     const byBase = new Map<string, SqueueJob[]>();
+    const seen = new Set<string>();
+    const unchanged = new Set<string>();
+    // New jobs (paths unknown) and arrays always need their rows read.
+    const needsRows = new Set(tracked.filter((j) => j.stdoutPath === null || j.isArray).map((j) => j.slurmJobId!));
     if (q.code === 0) {
-      const parsed = parseSqueue(q.stdout);
+      const last = this.lastRows.get(cluster.name) ?? new Map<string, string>();
+      const next = new Map<string, string>();
+      const changedLines: string[] = [];
+      for (const line of q.stdout.split('\n')) {
+        if (line === '') continue;
+        const cols = line.split(FIELD_SEPARATOR);
+        const base = /^\d+/.exec(cols[0] ?? '')?.[0];
+        if (base === undefined) {
+          changedLines.push(line);
+          continue;
+        }
+        seen.add(base);
+        const key = cols.filter((_, i) => !VOLATILE_SQUEUE_COLUMNS.has(i)).join(FIELD_SEPARATOR);
+        // Arrays have several rows per base id: always read them.
+        if (cols[0] === base) {
+          next.set(base, key);
+          if (last.get(base) === key && !needsRows.has(base)) {
+            unchanged.add(base);
+            continue;
+          }
+        }
+        changedLines.push(line);
+      }
+      this.lastRows.set(cluster.name, next);
+      const parsed = parseSqueue(changedLines.join('\n'));
       if (parsed.ok) {
         for (const row of parsed.value) {
           const key = row.id ? String(row.id.baseId) : row.rawJobId;
@@ -286,10 +361,15 @@ export class JobService {
       throw new RpcError(ErrorCode.SlurmCommandFailed, `squeue on ${cluster.name} failed: ${firstLines(q.stderr)}`);
     }
     const plain: JobInfo[] = [];
-    for (const job of tracked) {
-      const rows = byBase.get(job.slurmJobId!) ?? [];
+    for (const ref of tracked) {
+      const id = ref.slurmJobId!;
+      // Same row as last cycle: nothing happened to it.
+      if (unchanged.has(id)) continue;
+      const rows = byBase.get(id) ?? [];
+      const job = this.d.jobs.find(ref.id);
+      if (!job) continue;
       if (job.array !== null || rows.some((r) => r.arrayTaskId !== null)) changes.push(...(await this.trackArray(s, job, rows)));
-      else plain.push(job);
+      else if (rows.length > 0 || !seen.has(id)) plain.push(job);
     }
     changes.push(...(await this.trackPlain(cluster, s, plain, byBase)));
     return changes;

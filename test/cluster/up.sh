@@ -32,7 +32,8 @@ take_lock # fd 9: daemons are started with 9>&- so they do not inherit it
 
 # --------------------------------------------------------------------------- packages
 PKGS=(munge slurmctld slurmd slurm-client slurmdbd slurm-wlm-basic-plugins
-  slurm-wlm-mysql-plugin mariadb-server mariadb-client openssh-server openssh-client)
+  slurm-wlm-mysql-plugin mariadb-server mariadb-client openssh-server openssh-client
+  python3-numpy python3-sklearn python3-onnx) # python3-*: the sample ML project test/demo/ml
 missing=()
 for p in "${PKGS[@]}"; do
   [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
@@ -150,6 +151,9 @@ SchedulerParameters=bf_interval=5,batch_sched_delay=0
 ReturnToService=2
 # finished jobs stay visible to squeue -t all / scontrol show job for 10 min
 MinJobAge=600
+# 10,000-task arrays (test/integration/faults.test.ts); a pending array counts once, its started tasks each
+MaxArraySize=10001
+MaxJobCount=20000
 KillWait=5
 InactiveLimit=0
 Waittime=0
