@@ -13,4 +13,6 @@ npm run --silent typecheck
 npm run --silent build
 npm run --silent test:unit
 npm run --silent test:integration
+# Faults stop and restart the cluster's daemons: alone, after everything else.
+npm run --silent test:faults
 echo "all tests passed in $((SECONDS - started)) s"

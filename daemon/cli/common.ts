@@ -116,3 +116,15 @@ export async function confirm(question: string): Promise<boolean> {
     rl.close();
   }
 }
+
+/**
+ * A submit whose answer never came (the daemon died or the connection broke)
+ * may still have reached SLURM: say what happens to it rather than only that
+ * the connection closed.
+ */
+export function explainLostSubmit(err: unknown): never {
+  if (err instanceof RpcError && err.code === ErrorCode.ConnectionClosed) {
+    throw new Error(`${err.message}. If sbatch ran, the job is found and followed by the next daemon (see \`slurm-ml jobs\`); it is not submitted twice.`);
+  }
+  throw err;
+}

@@ -26,7 +26,7 @@ import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
 import { renderCommand, templatesCommand } from './templates';
 import { evaluateCommand, gateCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
-import { Exit, UsageError, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
+import { Exit, UsageError, explainLostSubmit, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
 
 const USAGE = `usage: slurm-ml <command> [options]
 
@@ -214,7 +214,7 @@ async function submitCommand(args: string[]): Promise<number> {
       JobsSubmit,
       { cluster, script, scriptName: path.basename(scriptFile), name: values.name, sbatchArgs },
       { timeoutMs: 120_000 },
-    );
+    ).catch(explainLostSubmit);
     if (!values.wait) {
       print(values.json, job, () => `submitted ${job.id} as SLURM job ${job.slurmJobId} on ${job.cluster}`);
       return Exit.Ok;

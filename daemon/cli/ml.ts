@@ -17,7 +17,7 @@ import {
   type ModelVersionInfo,
 } from '../protocol';
 import type { RpcConnection } from '../rpc/connection';
-import { Exit, UsageError, need, parse, print, waitForJob, withDaemon } from './common';
+import { Exit, UsageError, explainLostSubmit, need, parse, print, waitForJob, withDaemon } from './common';
 import { formatJob } from './format';
 
 /** Exit status of `gate` when the candidate fails. */
@@ -71,7 +71,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const model = need(positionals[0], 'MODEL');
   const params = { ...workflowParams(values), model, tags: keyValues(values.tag, '--tag') };
   return withDaemon(async (rpc) => {
-    const job = await rpc.request(TrainSubmit, params, { timeoutMs: 120_000 });
+    const job = await rpc.request(TrainSubmit, params, { timeoutMs: 120_000 }).catch(explainLostSubmit);
     return submitAndMaybeWait(rpc, job, values.wait, values.json, (j) =>
       j.state === 'COMPLETED' && j.modelVersion !== null ? `registered ${model} v${j.modelVersion}` : `no version registered (${j.state})`,
     );
@@ -82,7 +82,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...workflowOptions, input: { type: 'string' } }, 1);
   const params = { ...workflowParams(values), model: need(positionals[0], 'MODEL[@ALIAS|@vN]'), input: need(values.input, '--input') };
   return withDaemon(async (rpc) => {
-    const job = await rpc.request(PredictSubmit, params, { timeoutMs: 120_000 });
+    const job = await rpc.request(PredictSubmit, params, { timeoutMs: 120_000 }).catch(explainLostSubmit);
     return submitAndMaybeWait(rpc, job, values.wait, values.json, (j) => `outputs in ${j.outputDir}`);
   });
 }
@@ -91,7 +91,7 @@ export async function evaluateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...workflowOptions, dataset: { type: 'string' } }, 1);
   const params = { ...workflowParams(values), model: need(positionals[0], 'MODEL[@ALIAS|@vN]'), dataset: need(values.dataset, '--dataset') };
   return withDaemon(async (rpc) => {
-    const job = await rpc.request(EvaluateSubmit, params, { timeoutMs: 120_000 });
+    const job = await rpc.request(EvaluateSubmit, params, { timeoutMs: 120_000 }).catch(explainLostSubmit);
     return submitAndMaybeWait(rpc, job, values.wait, values.json, (j) => `evaluated ${j.model} v${j.modelVersion}`);
   });
 }

@@ -253,7 +253,8 @@ test('a shell-quoted value inside quotes, a comment, a here-document, or after \
     ['# note: {{x}}', /is shell-quoted text in a comment/],
     ['cat <<EOF\nvalue {{x}}\nEOF', /is inside a here-document/],
     ["cat <<-'END' > f\n\t{{x}}\n\tEND", /is inside a here-document/],
-    ['echo \\{{x}}', /follows a backslash/],
+    // (`\{{x}}` is handlebars' escape for a literal "{{x}}"; `\\{{x}}` is a backslash, then the value.)
+    ['echo \\\\{{x}}', /follows a backslash/],
     ['echo ${{x}}', /follows "\$"/],
   ];
   for (const [line, re] of cases) assert.match(loadError(`#!/bin/bash\n${line}\n`, vars), re, line);

@@ -1,0 +1,223 @@
+// The ML workflows end to end on the real cluster, driven through the CLI as a
+// researcher would: train the sample project twice (at once), evaluate both,
+// gate, promote, predict with name@prod, roll back, force a failing gate,
+// and a training that fails.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { SshSession } from '../../daemon/ssh/session';
+import type { GateResult, JobDetail, JobInfo, ModelVersionInfo } from '../../daemon/protocol';
+
+const root = path.resolve(__dirname, '..', '..');
+const cliPath = path.join(root, 'bin', 'slurm-ml');
+const sample = path.join(root, 'test', 'demo', 'ml');
+
+let env: ClusterEnv;
+let work: string;
+let stateDir: string;
+let ssh: SshSession;
+let remoteInput: string;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], timeoutMs = 300_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' }, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) || 1 : 0, stdout, stderr });
+    });
+  });
+}
+
+async function cliJson<T>(args: string[], expectCode = 0): Promise<T> {
+  const r = await cli([...args, '--json']);
+  assert.equal(r.code, expectCode, `slurm-ml ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+const workflow = (...more: string[]) => ['--cluster', 'local', '--workspace', sample, ...more];
+
+async function versions(): Promise<ModelVersionInfo[]> {
+  return (await cliJson<{ versions: ModelVersionInfo[] }>(['model', 'digits'])).versions;
+}
+
+function train(config: string): Promise<JobInfo> {
+  return cliJson<JobInfo>(['train', 'digits', ...workflow('--entrypoint', 'train.py', '--config', config, '--tag', `config=${config}`, '--wait')]);
+}
+
+before(async () => {
+  env = loadClusterEnv();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-ml-'));
+  stateDir = path.join(work, 'state');
+  ssh = new SshSession({ name: 'check', host: env.host, port: env.port, user: env.user, identityFile: env.identityFile, knownHostsFile: env.knownHostsFile });
+  // Prediction inputs live on the cluster, as datasets do.
+  remoteInput = `${await ssh.homeDir()}/slurm-ml-test-inputs/${path.basename(work)}/sample.csv`;
+  await ssh.mkdirp(path.posix.dirname(remoteInput));
+  await ssh.writeFile(remoteInput, fs.readFileSync(path.join(sample, 'inputs', 'sample.csv')));
+  const added = await cli(['cluster', 'add', 'local', '--host', env.host, '--port', String(env.port), '--user', env.user, '--identity', env.identityFile, '--known-hosts', env.knownHostsFile]);
+  assert.equal(added.code, 0, added.stderr);
+});
+
+after(async () => {
+  await cli(['daemon', 'stop']);
+  await ssh.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('train, evaluate, gate, promote, predict, roll back', () => {
+  let worse: ModelVersionInfo;
+  let better: ModelVersionInfo;
+
+  test('two trainings of the same model at once become two distinct versions', async () => {
+    const [a, b] = await Promise.all([train('config.json'), train('config-better.json')]);
+    for (const j of [a, b]) {
+      assert.equal(j.state, 'COMPLETED');
+      assert.equal(j.kind, 'train');
+      assert.equal(j.finalized, true);
+      assert.ok(j.modelVersion !== null);
+    }
+    assert.deepEqual([a.modelVersion, b.modelVersion].sort(), [1, 2]);
+    const all = await versions();
+    assert.deepEqual(all.map((v) => v.version).sort(), [1, 2]);
+    for (const v of all) {
+      assert.ok(v.metrics.accuracy! > 0.9, JSON.stringify(v.metrics));
+      assert.ok(v.artifacts.some((f) => f.path.endsWith('/model.onnx') && f.size > 1000), JSON.stringify(v.artifacts));
+      assert.equal(v.cluster, 'local');
+    }
+    const byConfig = (c: string) => all.find((v) => v.tags.config === c)!;
+    worse = byConfig('config.json');
+    better = byConfig('config-better.json');
+    assert.ok(better.metrics.accuracy! > worse.metrics.accuracy!, 'the better config trains a better model');
+    // The artifact is really on the cluster where the version says.
+    const st = await ssh.stat(`${better.artifactPath}/model.onnx`);
+    assert.equal(st.size, better.artifacts.find((f) => f.path.endsWith('/model.onnx'))!.size);
+  });
+
+  test('evaluations store accuracy and latency percentiles on each version', async () => {
+    const jobs = await Promise.all(
+      [worse, better].map((v) => cliJson<JobInfo>(['evaluate', `digits@v${v.version}`, ...workflow('--dataset', 'digits', '--entrypoint', 'evaluate.py', '--config', 'config.json', '--wait')])),
+    );
+    assert.ok(jobs.every((j) => j.state === 'COMPLETED' && j.kind === 'evaluate'));
+    const all = await versions();
+    for (const v of [worse, better]) {
+      const now = all.find((x) => x.version === v.version)!;
+      for (const k of ['accuracy', 'f1_macro', 'latency_p50_ms', 'latency_p95_ms', 'latency_p99_ms', 'throughput_rows_per_s']) {
+        assert.equal(typeof now.evaluation?.[k], 'number', `${k} on v${v.version}: ${JSON.stringify(now.evaluation)}`);
+      }
+    }
+  });
+
+  test('the gate compares a candidate with a baseline rule by rule', async () => {
+    // Latency on a shared test machine is noisy: this model's rule allows it to double.
+    const rules = [
+      { metric: 'accuracy', direction: 'higher', tolerance: 0.01, mode: 'absolute' },
+      { metric: 'latency_p95_ms', direction: 'lower', tolerance: 1.0, mode: 'relative' },
+    ];
+    const d = await import('../../daemon/client');
+    const { statePaths } = await import('../../daemon/state');
+    const { GatesSetRules } = await import('../../daemon/protocol');
+    const c = await d.connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'ml-test' });
+    assert.ok(c);
+    await c.rpc.request(GatesSetRules, { name: 'digits', rules: rules as never });
+    c.rpc.close();
+    const pass = await cliJson<GateResult>(['gate', 'digits', '--candidate', String(better.version), '--baseline', String(worse.version)]);
+    assert.equal(pass.pass, true);
+    assert.deepEqual(pass.rules.map((r) => [r.metric, r.pass]), [['accuracy', true], ['latency_p95_ms', true]]);
+    // The candidate's numbers are its evaluation's (over its training metrics).
+    const evaluated = (await versions()).find((v) => v.version === better.version)!;
+    assert.equal(pass.rules[0]!.candidate, evaluated.evaluation!.accuracy);
+    const fail = await cliJson<GateResult>(['gate', 'digits', '--candidate', String(worse.version), '--baseline', String(better.version)], 5);
+    assert.equal(fail.pass, false);
+    assert.equal(fail.rules.find((r) => r.metric === 'accuracy')?.pass, false);
+    assert.match(fail.rules.find((r) => r.metric === 'accuracy')!.detail, /dropped/);
+  });
+
+  test('promote to prod needs a passing gate; predict with name@prod; rollback restores the previous prod', async () => {
+    const first = await cliJson<{ fromVersion: number | null; toVersion: number; gate: GateResult | null }>(['promote', 'digits', String(worse.version)]);
+    assert.deepEqual([first.fromVersion, first.toVersion, first.gate], [null, worse.version, null]);
+    const second = await cliJson<{ fromVersion: number | null; toVersion: number; gate: GateResult | null }>(['promote', 'digits', String(better.version)]);
+    assert.equal(second.fromVersion, worse.version);
+    assert.equal(second.gate?.pass, true);
+
+    const pred = await cliJson<JobDetail>(['predict', 'digits@prod', ...workflow('--input', remoteInput, '--entrypoint', 'predict.py', '--wait')]);
+    assert.equal(pred.state, 'COMPLETED');
+    assert.equal(pred.kind, 'predict');
+    assert.equal(pred.modelVersion, better.version);
+    const detail = await cliJson<JobDetail>(['job', pred.id]);
+    const names = (detail.outputs ?? []).map((f) => path.posix.basename(f.path)).sort();
+    assert.deepEqual(names, ['predictions.csv', 'summary.json']);
+    assert.ok(detail.outputs!.every((f) => f.path.startsWith(`${pred.outputDir}/`)));
+    const rows = (await ssh.readFile(`${pred.outputDir}/predictions.csv`)).toString().trim().split('\n');
+    assert.equal(rows.length, 21, 'a header and one row per input row');
+    // Each prediction has a directory of its own.
+    const again = await cliJson<JobInfo>(['predict', 'digits@prod', ...workflow('--input', remoteInput, '--entrypoint', 'predict.py', '--wait')]);
+    assert.notEqual(again.outputDir, pred.outputDir);
+
+    const back = await cliJson<{ fromVersion: number; toVersion: number }>(['rollback', 'digits', '--reason', 'check the old one']);
+    assert.deepEqual([back.fromVersion, back.toVersion], [better.version, worse.version]);
+    const model = await cliJson<{ model: { aliases: Record<string, number> }; history: { action: string; fromVersion: number | null; toVersion: number | null; why: string | null }[] }>(['model', 'digits']);
+    assert.equal(model.model.aliases.prod, worse.version);
+    assert.deepEqual(
+      model.history.map((h) => [h.action, h.fromVersion, h.toVersion]).reverse(),
+      [
+        ['promote', null, worse.version],
+        ['promote', worse.version, better.version],
+        ['rollback', better.version, worse.version],
+      ],
+    );
+    assert.equal(model.history[0]!.why, 'check the old one');
+  });
+
+  test('a failing gate blocks promote; --force with a reason moves the alias and records why', async () => {
+    // prod is the better version again; the worse one fails the gate against it.
+    await cliJson(['promote', 'digits', String(better.version)]);
+    const blocked = await cli(['promote', 'digits', String(worse.version)]);
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.stderr, /accuracy/);
+    const noReason = await cli(['promote', 'digits', String(worse.version), '--force']);
+    assert.equal(noReason.code, 1);
+    assert.match(noReason.stderr, /reason/);
+    const forced = await cliJson<{ toVersion: number; gate: GateResult | null }>(['promote', 'digits', String(worse.version), '--force', '--reason', 'hotfix for a data bug']);
+    assert.equal(forced.toVersion, worse.version);
+    assert.equal(forced.gate?.pass, false);
+    const model = await cliJson<{ history: { forced: boolean; why: string | null; toVersion: number | null }[] }>(['model', 'digits']);
+    assert.deepEqual([model.history[0]!.forced, model.history[0]!.why, model.history[0]!.toVersion], [true, 'hotfix for a data bug', worse.version]);
+  });
+});
+
+describe('failures', () => {
+  test('a training that exits non-zero creates no version and keeps its log tail', async () => {
+    const before = (await cliJson<{ totalVersions: number }>(['model', 'digits'])).totalVersions;
+    const r = await cli(['train', 'digits', ...workflow('--entrypoint', 'train.py', '--config', 'config-fail.json', '--wait', '--json')]);
+    assert.equal(r.code, 4, r.stderr);
+    const job = JSON.parse(r.stdout) as JobInfo;
+    assert.equal(job.state, 'FAILED');
+    assert.equal(job.exitCode, 3);
+    assert.equal(job.modelVersion, null);
+    const detail = await cliJson<JobDetail>(['job', job.id]);
+    assert.match(detail.logTail ?? '', /fail/i);
+    assert.equal((await cliJson<{ totalVersions: number }>(['model', 'digits'])).totalVersions, before);
+  });
+
+  test('template values are checked before anything is submitted, naming the variable', async () => {
+    const jobsBefore = (await cliJson<{ jobs: JobInfo[] }>(['jobs'])).jobs.length;
+    for (const [name, value] of [
+      ['partition', "'; touch /tmp/pwned #"],
+      ['cpus', '$(id)'],
+      ['time', 'two hours'],
+      ['nosuchvariable', 'x'],
+    ]) {
+      const r = await cli(['train', 'digits', ...workflow('--entrypoint', 'train.py', '--config', 'config.json', '--var', `${name}=${value}`)]);
+      assert.equal(r.code, 1, `${name}=${value} was accepted`);
+      assert.match(r.stderr, new RegExp(`"${name}"`), r.stderr);
+    }
+    assert.equal((await cliJson<{ jobs: JobInfo[] }>(['jobs'])).jobs.length, jobsBefore, 'nothing was submitted');
+  });
+});
