@@ -1,6 +1,8 @@
 // Builds the daemon's services around one database and wires their change
 // events to client notifications. main.ts adds the socket and the process
 // concerns; tests use this directly with an in-memory database.
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, ModelsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
 import type { Logger, LogSink } from './log';
 import type { Db } from './db/database';
@@ -14,6 +16,7 @@ import { ProgressTracker } from './jobs/progress';
 import { TemplateService, findBuiltinTemplatesDir } from './templates/service';
 import { ModelStore } from './db/models';
 import { WorkflowService } from './workflows/service';
+import { LocalRunner } from './models/tryLocal';
 import { createHandlers } from './handlers';
 import { Dispatcher } from './server';
 import { DAEMON_VERSION } from './version';
@@ -32,6 +35,11 @@ export interface AppOptions {
    * the installed extension).
    */
   templatesDir?: string;
+  /**
+   * Where models/try keeps downloaded models (the daemon passes one under its
+   * state dir). Default: a directory under os.tmpdir(), for tests.
+   */
+  cacheDir?: string;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string };
   requestShutdown: () => void;
@@ -70,6 +78,13 @@ export function createApp(o: AppOptions): App {
   const templates = new TemplateService({ builtinDir: templatesDir, log: o.log });
   workflows = new WorkflowService({ clusters, jobs, jobService, connections, templates, models, log: o.log, onJobChanged: jobChanged, onModelChanged: modelChanged });
   const wf = workflows;
+  const tryLocal = new LocalRunner({
+    models,
+    clusters,
+    connections,
+    cacheDir: o.cacheDir ?? path.join(os.tmpdir(), `slurm-ml-models-${process.getuid?.() ?? 'user'}`),
+    log: o.log,
+  });
   const progress = new ProgressTracker({
     jobs,
     log: o.log,
@@ -139,6 +154,7 @@ export function createApp(o: AppOptions): App {
       poller.stop();
       logs.dispose();
       d.closeAll('daemon shutting down');
+      await tryLocal.close();
       await connections.closeAll();
     },
   };

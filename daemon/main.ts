@@ -3,6 +3,7 @@
 // and shuts down cleanly on SIGTERM/SIGINT or when its parent goes away.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LogLevel, PROTOCOL_VERSION } from './protocol';
 import { createLogger, type LogSink } from './log';
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
     log,
     logSink: sink,
     pollIntervalMs,
+    cacheDir: path.join(paths.dir, 'cache', 'models'),
     location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt },
     requestShutdown: () => stopAndExit('shutdown request'),
   });

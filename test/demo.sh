@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from nothing: set up, bring up the local SLURM cluster, build,
-# start the daemon, register the cluster, submit a sample job and follow it to
-# its end.
+# start the daemon, register the cluster, then the ML workflow on the sample
+# project (test/demo/ml): train two versions, evaluate them, gate, promote
+# the better one to prod and predict with it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash test/setup.sh
@@ -9,6 +10,7 @@ bash test/cluster/up.sh
 npm run --silent build
 . "${SLURM_ML_CLUSTER_DIR:-/var/tmp/slurm-ml-cluster}/env.sh"
 cli=./bin/slurm-ml
+sample=test/demo/ml
 echo "== daemon"
 $cli daemon start
 if ! $cli cluster list --json | grep -q '"name": "local"'; then
@@ -16,11 +18,38 @@ if ! $cli cluster list --json | grep -q '"name": "local"'; then
   $cli cluster add local --host "$SLURM_ML_TEST_HOST" --port "$SLURM_ML_TEST_PORT" --user "$SLURM_ML_TEST_USER" \
     --identity "$SLURM_ML_TEST_IDENTITY" --known-hosts "$SLURM_ML_TEST_KNOWN_HOSTS"
 fi
-echo "== cluster"
 $cli cluster test local
-echo "== submitting test/demo/hello.sbatch (states follow as the daemon sees them)"
+
+echo "== a plain job: test/demo/hello.sbatch (states as the daemon sees them)"
 $cli submit test/demo/hello.sbatch --cluster local --wait
-echo "== recent jobs"
-$cli jobs --limit 5
+
+wf=(--cluster local --workspace "$sample")
+echo "== training two versions of 'digits' (the sample project, scikit-learn on the cluster)"
+$cli train digits "${wf[@]}" --entrypoint train.py --config config.json --tag config=default --wait | tail -1
+$cli train digits "${wf[@]}" --entrypoint train.py --config config-better.json --tag config=better --wait | tail -1
+latest=$($cli models --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).models.find(m=>m.name==="digits").latest))')
+previous=$((latest - 1))
+
+echo "== evaluating v$previous and v$latest (accuracy, latency percentiles, throughput)"
+$cli evaluate "digits@v$previous" "${wf[@]}" --dataset digits --entrypoint evaluate.py --config config.json --wait | tail -1
+$cli evaluate "digits@v$latest" "${wf[@]}" --dataset digits --entrypoint evaluate.py --config config.json --wait | tail -1
+
+echo "== regression gate: v$latest against v$previous"
+$cli gate digits --candidate "$latest" --baseline "$previous" || true
+if ! $cli model digits --json | grep -q '"prod"'; then
+  $cli promote digits "$previous" --reason "first production model"
+fi
+echo "== promoting v$latest to prod (needs a passing gate against the current prod)"
+$cli promote digits "$latest" || $cli promote digits "$latest" --force --reason "demo: latency noise on a shared machine"
+
+echo "== predicting with digits@prod on 20 rows uploaded to the cluster"
+
+ssh -p "$SLURM_ML_TEST_PORT" -i "$SLURM_ML_TEST_IDENTITY" -o UserKnownHostsFile="$SLURM_ML_TEST_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+  "$SLURM_ML_TEST_USER@$SLURM_ML_TEST_HOST" 'mkdir -p ~/slurm-ml-demo && cat > ~/slurm-ml-demo/sample.csv' < "$sample/inputs/sample.csv"
+home=$(ssh -p "$SLURM_ML_TEST_PORT" -i "$SLURM_ML_TEST_IDENTITY" -o UserKnownHostsFile="$SLURM_ML_TEST_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+  "$SLURM_ML_TEST_USER@$SLURM_ML_TEST_HOST" 'echo $HOME')
+$cli predict digits@prod "${wf[@]}" --input "$home/slurm-ml-demo/sample.csv" --entrypoint predict.py --wait | tail -1
+echo "== the model"
+$cli model digits
 echo
-echo "The daemon keeps running; try: $cli health, $cli jobs, $cli daemon stop"
+echo "The daemon keeps running; try: $cli jobs, $cli logs ID, $cli models, $cli rollback digits, $cli daemon stop"

@@ -40,7 +40,7 @@ const STUB = `#!/bin/bash
 printf '%s\\0' "$@" > "$STUB_OUT/$(basename "$0").argv"
 env -0 > "$STUB_OUT/$(basename "$0").env"
 `;
-for (const name of ['python3', 'apptainer']) fs.writeFileSync(path.join(stubs, name), STUB, { mode: 0o755 });
+for (const name of ['python3', 'apptainer', 'module']) fs.writeFileSync(path.join(stubs, name), STUB, { mode: 0o755 });
 
 const service = new TemplateService({ builtinDir: findBuiltinTemplatesDir(path.join(__dirname, '..', '..', 'daemon', 'templates')) });
 
@@ -173,21 +173,25 @@ test('generic: unset arguments are left out; a workdir with spaces and quotes is
   assert.equal(r.stdout, `1|${work}|`, 'an empty arg1 is one (empty) argument; arg2..4 unset are none');
 });
 
-test('setup runs as given before the entrypoint; a preview (no slurm_ml values) falls back to the submit directory', () => {
-  const home = path.join(tmp, 'home-setup');
+test('modules are loaded by name before the entrypoint; a preview (no slurm_ml values) falls back to the submit directory', () => {
+  const home = path.join(tmp, 'home-modules');
   const runDir = path.join(home, 'run');
   fs.mkdirSync(runDir, { recursive: true });
   const entry = path.join(runDir, 'train.py');
-  const rendered = service.render('train', { setup: 'export FROM_SETUP="set up"; cd /' }, { entrypoint: entry });
+  const rendered = service.render('train', { modules: 'python/3.11,cuda/12.1' }, { entrypoint: entry });
   const r = runScript(rendered.script, runDir, home, runDir);
   assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readNul(path.join(runDir, 'module.argv')), ['load', 'python/3.11', 'cuda/12.1']);
   const env = readEnv(path.join(runDir, 'python3.env'));
-  assert.equal(env.FROM_SETUP, 'set up');
   assert.equal(env.SLURM_ML_RUN_DIR, runDir);
   assert.equal(env.SLURM_ML_ARTIFACT_DIR, path.join(runDir, 'artifacts'));
   assert.equal(env.SLURM_ML_METRICS_FILE, path.join(runDir, 'metrics.json'));
   assert.equal(env.SLURM_ML_CONFIG, '');
   assert.deepEqual(readNul(path.join(runDir, 'python3.argv')), [entry], 'no --config without a config');
+  // A module list is names, never code.
+  for (const bad of ['python; touch x', '$(id)', 'a b', "x'"]) {
+    assert.throws(() => service.render('train', { modules: bad }, { entrypoint: entry }), /modules/);
+  }
   // Without an entrypoint the job says what to do instead of running python on nothing.
   const preview = runScript(service.render('train', {}, {}).script, runDir, home, runDir);
   assert.equal(preview.status, 2);
