@@ -25,7 +25,7 @@ import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
 import { renderCommand, templatesCommand } from './templates';
-import { evaluateCommand, gateCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
+import { evaluateCommand, gateCommand, rulesCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
 import { Exit, UsageError, explainLostSubmit, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
 
 const USAGE = `usage: slurm-ml <command> [options]
@@ -59,6 +59,7 @@ ML workflows (WORKFLOW: --cluster C --entrypoint FILE [--config FILE] [--templat
   promote NAME VERSION [--alias prod] [--force --reason TEXT]   prod needs a passing gate
   rollback NAME [--alias prod] [--reason TEXT]
   gate NAME --candidate V [--baseline V] [--json]   exit 5 when the candidate fails
+  rules NAME [--set METRIC:higher|lower:TOL:absolute|relative]... [--reset] [--json]   the model's gate rules
   try NAME@V --input FILE.json [--json]              run an ONNX version locally
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
@@ -346,6 +347,8 @@ export async function run(argv: string[]): Promise<number> {
         return await rollbackCommand(rest);
       case 'gate':
         return await gateCommand(rest);
+      case 'rules':
+        return await rulesCommand(rest);
       case 'try':
         return await tryCommand(rest);
       case 'templates':

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import {
   EvaluateSubmit,
   GatesRun,
+  GatesSetRules,
   ModelsGet,
   ModelsList,
   ModelsPromote,
@@ -13,6 +14,7 @@ import {
   PredictSubmit,
   TrainSubmit,
   type GateResult,
+  type GateRule,
   type JobInfo,
   type ModelVersionInfo,
 } from '../protocol';
@@ -170,6 +172,29 @@ export async function gateCommand(args: string[]): Promise<number> {
   const g = await withDaemon((rpc) => rpc.request(GatesRun, { name, candidate: num(need(values.candidate, '--candidate'), '--candidate')!, baseline: num(values.baseline, '--baseline') }));
   print(values.json, g, () => gateText(g));
   return g.pass ? Exit.Ok : GATE_FAILED;
+}
+
+/** `accuracy:higher:0.01:absolute` -> a gate rule. */
+export function parseRule(text: string): GateRule {
+  const m = /^([^:]+):(higher|lower):([0-9.]+(?:e-?\d+)?):(absolute|relative)$/.exec(text);
+  if (!m) throw new UsageError(`a rule is METRIC:higher|lower:TOLERANCE:absolute|relative, got "${text}"`);
+  return { metric: m[1]!, direction: m[2] as GateRule['direction'], tolerance: Number(m[3]), mode: m[4] as GateRule['mode'] };
+}
+
+function ruleText(r: GateRule): string {
+  const amount = r.mode === 'relative' ? `${r.tolerance * 100} %` : String(r.tolerance);
+  return `${r.metric}: ${r.direction} is better; may worsen by at most ${amount}`;
+}
+
+export async function rulesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { set: { type: 'string', multiple: true }, reset: { type: 'boolean' } }, 1);
+  const name = need(positionals[0], 'MODEL');
+  const r = await withDaemon(async (rpc) => {
+    if (values.set || values.reset) return rpc.request(GatesSetRules, { name, rules: values.reset ? [] : values.set!.map(parseRule) });
+    return { rules: (await rpc.request(ModelsGet, { name, offset: 0, limit: 1 })).rules };
+  });
+  print(values.json, r, () => r.rules.map(ruleText).join('\n'));
+  return Exit.Ok;
 }
 
 export async function tryCommand(args: string[]): Promise<number> {

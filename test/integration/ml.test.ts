@@ -115,18 +115,10 @@ describe('train, evaluate, gate, promote, predict, roll back', () => {
   });
 
   test('the gate compares a candidate with a baseline rule by rule', async () => {
-    // Latency on a shared test machine is noisy: this model's rule allows it to double.
-    const rules = [
-      { metric: 'accuracy', direction: 'higher', tolerance: 0.01, mode: 'absolute' },
-      { metric: 'latency_p95_ms', direction: 'lower', tolerance: 1.0, mode: 'relative' },
-    ];
-    const d = await import('../../daemon/client');
-    const { statePaths } = await import('../../daemon/state');
-    const { GatesSetRules } = await import('../../daemon/protocol');
-    const c = await d.connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'ml-test' });
-    assert.ok(c);
-    await c.rpc.request(GatesSetRules, { name: 'digits', rules: rules as never });
-    c.rpc.close();
+    // This model predicts in microseconds, where a shared test machine's noise is
+    // larger than 10 %: its latency rule allows 1 ms more, absolutely.
+    const set = await cliJson<{ rules: unknown[] }>(['rules', 'digits', '--set', 'accuracy:higher:0.01:absolute', '--set', 'latency_p95_ms:lower:1:absolute']);
+    assert.equal(set.rules.length, 2);
     const pass = await cliJson<GateResult>(['gate', 'digits', '--candidate', String(better.version), '--baseline', String(worse.version)]);
     assert.equal(pass.pass, true);
     assert.deepEqual(pass.rules.map((r) => [r.metric, r.pass]), [['accuracy', true], ['latency_p95_ms', true]]);

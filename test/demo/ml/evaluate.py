@@ -152,6 +152,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", default=os.environ.get("SLURM_ML_MODEL_DIR"))
     ap.add_argument("--dataset", default=os.environ.get("SLURM_ML_DATASET") or "digits")
+    # The templates pass --config when one was given; the model's own settings come from model.json.
+    ap.add_argument("--config", default=os.environ.get("SLURM_ML_CONFIG") or None)
     args = ap.parse_args()
     if not args.model_dir:
         die("no model: set SLURM_ML_MODEL_DIR (a directory with model.json from train.py)")

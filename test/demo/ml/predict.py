@@ -137,6 +137,8 @@ def main():
     ap.add_argument("--model-dir", default=os.environ.get("SLURM_ML_MODEL_DIR"))
     ap.add_argument("--input", default=os.environ.get("SLURM_ML_INPUT"))
     ap.add_argument("--output-dir", default=os.environ.get("SLURM_ML_OUTPUT_DIR"))
+    # The templates pass --config when one was given; the model's own settings come from model.json.
+    ap.add_argument("--config", default=os.environ.get("SLURM_ML_CONFIG") or None)
     args = ap.parse_args()
     if not args.model_dir:
         die("no model: set SLURM_ML_MODEL_DIR (a directory with model.json from train.py)")
