@@ -1,42 +1,64 @@
-// The extension's entry point. It only wires things up; the daemon knows
-// everything. (The views and commands of the full extension come with the
-// extension issue; this is the first slice: reach the daemon and show it.)
-import * as path from 'node:path';
+// The extension's entry point. It only wires things up: a connection to the
+// daemon, three views, the commands and the status bar. Everything they show
+// comes from the daemon.
 import * as vscode from 'vscode';
-import { DaemonStatus } from '../daemon/protocol';
-import { connectOrStartDaemon } from '../daemon/client';
-import { statePaths } from '../daemon/state';
+import { registerCommands } from './commands';
+import { DaemonConnection } from './daemon';
+import { jobEndNotice, type NotificationSetting } from './model/jobs';
+import { StatusBar } from './statusBar';
+import { ClustersTree, JobsTree, ModelsTree } from './trees';
 
-export function activate(context: vscode.ExtensionContext): void {
+export interface SlurmMlApi {
+  daemon: DaemonConnection;
+  jobs: JobsTree;
+  clusters: ClustersTree;
+  models: ModelsTree;
+}
+
+export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefined {
   const log = vscode.window.createOutputChannel('Slurm ML', { log: true });
   context.subscriptions.push(log);
   try {
+    const daemon = new DaemonConnection(context.extensionPath, String(context.extension.packageJSON.version), log);
+    const clusters = new ClustersTree(daemon);
+    const jobs = new JobsTree(daemon);
+    const models = new ModelsTree(daemon);
     context.subscriptions.push(
-      vscode.commands.registerCommand('slurmMl.showDaemonStatus', async () => {
-        const nodePath = vscode.workspace.getConfiguration('slurmMl').get<string>('nodePath') || undefined;
-        try {
-          const d = await connectOrStartDaemon({
-            paths: statePaths(),
-            clientName: 'vscode',
-            clientVersion: String(context.extension.packageJSON.version),
-            daemonScript: path.join(context.extensionPath, 'dist', 'daemon.js'),
-            nodePath: nodePath ?? 'node',
-            onProtocolError: (m) => log.warn(m),
+      daemon,
+      clusters,
+      jobs,
+      models,
+      vscode.window.createTreeView('slurmMl.clusters', { treeDataProvider: clusters, showCollapseAll: false }),
+      vscode.window.createTreeView('slurmMl.jobs', { treeDataProvider: jobs, showCollapseAll: true }),
+      vscode.window.createTreeView('slurmMl.models', { treeDataProvider: models, showCollapseAll: true }),
+      new StatusBar(daemon, clusters, jobs),
+      daemon.onDidChangeState((s) => void vscode.commands.executeCommand('setContext', 'slurmMl.daemonState', s.kind)),
+      jobs.onDidChangeJob(({ previous, job }) => {
+        const setting = vscode.workspace.getConfiguration('slurmMl').get<NotificationSetting>('notifications', 'failed');
+        const notice = jobEndNotice(previous, job, setting);
+        if (!notice) return;
+        if (notice.kind === 'info') {
+          void vscode.window.showInformationMessage(`Slurm ML: ${notice.message}`, 'Show Log').then((c) => {
+            if (c) void vscode.commands.executeCommand('slurmMl.showJobLog', job.id);
           });
-          const s = await d.rpc.request(DaemonStatus, {});
-          d.rpc.close();
-          log.info(`daemon pid ${s.pid} on 127.0.0.1:${s.port}, protocol ${s.protocolVersion}`);
-          void vscode.window.showInformationMessage(`Slurm ML daemon: pid ${s.pid}, port ${s.port}, protocol ${s.protocolVersion}`);
-        } catch (err) {
-          log.error(String((err as Error)?.message ?? err));
-          void vscode.window.showErrorMessage(`Slurm ML: cannot reach the daemon: ${(err as Error)?.message ?? err}`);
+        } else {
+          void vscode.window.showErrorMessage(`Slurm ML: ${notice.message}`, 'Show Log', 'Resubmit').then((c) => {
+            if (c === 'Show Log') void vscode.commands.executeCommand('slurmMl.showJobLog', job.id);
+            else if (c === 'Resubmit') void vscode.commands.executeCommand('slurmMl.resubmitJob', job.id);
+          });
         }
       }),
     );
+    registerCommands(context, { daemon, log, clusters, jobs, models });
+    void vscode.commands.executeCommand('setContext', 'slurmMl.daemonState', 'starting');
+    // Not awaited: activation must not wait for SSH or a daemon start.
+    void daemon.start();
+    return { daemon, jobs, clusters, models };
   } catch (err) {
     // VS Code does not tell the user when activation fails; we do.
-    void vscode.window.showErrorMessage(`Slurm ML failed to activate: ${(err as Error)?.message ?? err}`);
-    throw err;
+    log.error(`activation failed: ${(err as Error)?.stack ?? err}`);
+    void vscode.window.showErrorMessage(`Slurm ML failed to activate: ${(err as Error)?.message ?? err}`, 'Show Log').then((c) => c && log.show());
+    return undefined;
   }
 }
 

@@ -148,6 +148,14 @@ describe('train, evaluate, gate, promote, predict, roll back', () => {
     assert.ok(detail.outputs!.every((f) => f.path.startsWith(`${pred.outputDir}/`)));
     const rows = (await ssh.readFile(`${pred.outputDir}/predictions.csv`)).toString().trim().split('\n');
     assert.equal(rows.length, 21, 'a header and one row per input row');
+    // The same version runs locally too (ONNX, downloaded once): it agrees with the cluster's prediction.
+    const firstRow = fs.readFileSync(path.join(sample, 'inputs', 'sample.csv'), 'utf8').trim().split('\n')[1]!.split(',').map(Number);
+    const inputFile = path.join(work, 'row.json');
+    fs.writeFileSync(inputFile, JSON.stringify({ input: [firstRow] }));
+    const tried = await cliJson<{ version: number; outputs: { label: number[]; probabilities: number[][] }; cached: boolean }>(['try', 'digits@prod', '--input', inputFile]);
+    assert.equal(tried.version, better.version);
+    assert.equal(tried.outputs.label[0], Number(rows[1]!.split(',')[1]));
+    assert.equal((await cliJson<{ cached: boolean }>(['try', 'digits@prod', '--input', inputFile])).cached, true);
     // Each prediction has a directory of its own.
     const again = await cliJson<JobInfo>(['predict', 'digits@prod', ...workflow('--input', remoteInput, '--entrypoint', 'predict.py', '--wait')]);
     assert.notEqual(again.outputDir, pred.outputDir);

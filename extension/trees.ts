@@ -1,0 +1,338 @@
+// The three views. Each renders what the daemon said and refreshes when a
+// notification says something changed; nothing here polls the daemon.
+import * as vscode from 'vscode';
+import {
+  ClustersBudget,
+  ClustersDidChange,
+  ClustersList,
+  JobsDidChange,
+  JobsList,
+  JobsTasks,
+  ModelsDidChange,
+  ModelsGet,
+  ModelsList,
+  type ArrayTask,
+  type ClusterBudget,
+  type ClusterInfo,
+  type JobInfo,
+  type ModelSummary,
+  type ModelVersionInfo,
+} from '../daemon/protocol';
+import { errorMessage, type DaemonConnection } from './daemon';
+import { clusterContextValue, clusterTooltip, connectionDescription, connectionIcon } from './model/clusters';
+import { groupJobs, jobContextValue, jobDescription, jobLabel, jobTooltip, stateIcon, taskDescription, taskLabel, type IconSpec } from './model/jobs';
+import { modelDescription, versionContextValue, versionDescription, versionLabel, versionTooltip } from './model/models';
+
+export function themeIcon(spec: IconSpec): vscode.ThemeIcon {
+  return new vscode.ThemeIcon(spec.id, spec.color ? new vscode.ThemeColor(spec.color) : undefined);
+}
+
+function messageItem(text: string, tooltip?: string): vscode.TreeItem {
+  const item = new vscode.TreeItem(text);
+  item.tooltip = tooltip ?? text;
+  item.contextValue = 'message';
+  return item;
+}
+
+// ------------------------------------------------------------------ clusters
+
+export type ClusterNode = { kind: 'cluster'; cluster: ClusterInfo };
+
+export class ClustersTree implements vscode.TreeDataProvider<ClusterNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<ClusterNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private clusters: ClusterInfo[] = [];
+  private budgets = new Map<string, ClusterBudget>();
+  private error: string | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(private readonly daemon: DaemonConnection) {
+    this.subscriptions.push(
+      this.emitter,
+      daemon.onNotification(ClustersDidChange, ({ name, connection }) => {
+        const c = this.clusters.find((x) => x.name === name);
+        if (c) {
+          c.connection = connection;
+          this.emitter.fire(undefined);
+        } else void this.reload();
+      }),
+      daemon.onDidChangeState((s) => {
+        if (s.kind === 'connected') void this.reload();
+        else this.emitter.fire(undefined);
+      }),
+    );
+  }
+
+  list(): readonly ClusterInfo[] {
+    return this.clusters;
+  }
+
+  async reload(): Promise<void> {
+    try {
+      this.clusters = (await this.daemon.request(ClustersList, {})).clusters;
+      this.budgets = new Map((await this.daemon.request(ClustersBudget, {})).clusters.map((b) => [b.name, b]));
+      this.error = undefined;
+    } catch (err) {
+      this.error = errorMessage(err);
+    }
+    this.emitter.fire(undefined);
+  }
+
+  getTreeItem(node: ClusterNode): vscode.TreeItem {
+    const c = node.cluster;
+    const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
+    item.id = `cluster:${c.id}`;
+    item.description = connectionDescription(c.connection, Date.now());
+    item.tooltip = clusterTooltip(c, this.budgets.get(c.name));
+    item.iconPath = themeIcon(connectionIcon(c.connection));
+    item.contextValue = clusterContextValue(c);
+    return item;
+  }
+
+  getChildren(node?: ClusterNode): ClusterNode[] {
+    if (node) return [];
+    // An empty list shows the view's welcome content (add a cluster, or why the daemon is down).
+    if (this.daemon.state.kind !== 'connected' || this.error) return [];
+    return this.clusters.map((cluster) => ({ kind: 'cluster', cluster }));
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------- jobs
+
+export type JobsNode =
+  | { kind: 'cluster'; cluster: string }
+  | { kind: 'group'; cluster: string; which: 'active' | 'recent' }
+  | { kind: 'job'; job: JobInfo }
+  | { kind: 'task'; job: JobInfo; task: ArrayTask }
+  | { kind: 'message'; text: string };
+
+export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<JobsNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly jobs = new Map<string, JobInfo>();
+  private clusters: string[] = [];
+  private error: string | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly jobChanged = new vscode.EventEmitter<{ previous: JobInfo | undefined; job: JobInfo }>();
+  /** Every job record change, with the record this window knew before. */
+  readonly onDidChangeJob = this.jobChanged.event;
+  private readonly ticker: NodeJS.Timeout;
+
+  constructor(private readonly daemon: DaemonConnection) {
+    this.subscriptions.push(
+      this.emitter,
+      this.jobChanged,
+      daemon.onNotification(JobsDidChange, ({ job }) => this.update(job)),
+      daemon.onDidChangeState((s) => {
+        if (s.kind === 'connected') void this.reload();
+        else this.emitter.fire(undefined);
+      }),
+    );
+    // Elapsed times of running jobs move on without any message: re-render
+    // locally (no request) while something runs.
+    this.ticker = setInterval(() => {
+      if (this.active().length) this.emitter.fire(undefined);
+    }, 15_000);
+  }
+
+  all(): JobInfo[] {
+    return [...this.jobs.values()];
+  }
+
+  active(): JobInfo[] {
+    return this.all().filter((j) => !j.terminal);
+  }
+
+  get(id: string): JobInfo | undefined {
+    return this.jobs.get(id);
+  }
+
+  update(job: JobInfo): void {
+    const previous = this.jobs.get(job.id);
+    this.jobs.set(job.id, job);
+    if (!this.clusters.includes(job.cluster)) this.clusters.push(job.cluster);
+    this.jobChanged.fire({ previous, job });
+    this.emitter.fire(undefined);
+  }
+
+  async reload(): Promise<void> {
+    try {
+      const [jobs, clusters] = await Promise.all([this.daemon.request(JobsList, { limit: 500 }), this.daemon.request(ClustersList, {})]);
+      this.jobs.clear();
+      for (const j of jobs.jobs) this.jobs.set(j.id, j);
+      this.clusters = clusters.clusters.map((c) => c.name);
+      this.error = undefined;
+    } catch (err) {
+      this.error = errorMessage(err);
+    }
+    this.emitter.fire(undefined);
+  }
+
+  getTreeItem(node: JobsNode): vscode.TreeItem {
+    const now = Date.now();
+    switch (node.kind) {
+      case 'cluster': {
+        const item = new vscode.TreeItem(node.cluster, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = `jobs:${node.cluster}`;
+        item.iconPath = new vscode.ThemeIcon('server');
+        item.contextValue = 'jobsCluster';
+        return item;
+      }
+      case 'group': {
+        const g = groupJobs(this.jobs.values(), this.clusters).find((x) => x.cluster === node.cluster);
+        const n = g ? g[node.which].length : 0;
+        const item = new vscode.TreeItem(node.which === 'active' ? 'Active' : 'Recent', node.which === 'active' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `jobs:${node.cluster}:${node.which}`;
+        item.description = String(n);
+        item.contextValue = `jobsGroup.${node.which}`;
+        return item;
+      }
+      case 'job': {
+        const j = node.job;
+        const item = new vscode.TreeItem(jobLabel(j), j.array ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+        item.id = `job:${j.id}`;
+        item.description = jobDescription(j, now);
+        item.tooltip = jobTooltip(j);
+        item.iconPath = themeIcon(stateIcon(j.state));
+        item.contextValue = jobContextValue(j);
+        if (!j.array) item.command = { command: 'slurmMl.showJobLog', title: 'Show Log', arguments: [node] };
+        return item;
+      }
+      case 'task': {
+        const item = new vscode.TreeItem(taskLabel(node.task), vscode.TreeItemCollapsibleState.None);
+        item.id = `task:${node.job.id}:${node.task.taskId}`;
+        item.description = taskDescription(node.task, now);
+        item.iconPath = themeIcon(stateIcon(node.task.state));
+        item.tooltip = `${node.job.name} task ${node.task.taskId}: ${node.task.state}${node.task.reason ? ` (${node.task.reason})` : ''}`;
+        item.contextValue = node.task.state === 'PENDING' || node.task.state === 'RUNNING' ? 'task.active' : 'task.ended';
+        return item;
+      }
+      case 'message':
+        return messageItem(node.text);
+    }
+  }
+
+  async getChildren(node?: JobsNode): Promise<JobsNode[]> {
+    if (this.daemon.state.kind !== 'connected') return [];
+    if (!node) {
+      if (this.error) return [{ kind: 'message', text: `Cannot list jobs: ${this.error}` }];
+      return groupJobs(this.jobs.values(), this.clusters).map((g) => ({ kind: 'cluster', cluster: g.cluster }));
+    }
+    switch (node.kind) {
+      case 'cluster':
+        return [
+          { kind: 'group', cluster: node.cluster, which: 'active' },
+          { kind: 'group', cluster: node.cluster, which: 'recent' },
+        ];
+      case 'group': {
+        const g = groupJobs(this.jobs.values(), this.clusters).find((x) => x.cluster === node.cluster);
+        return (g?.[node.which] ?? []).map((job) => ({ kind: 'job', job }));
+      }
+      case 'job': {
+        if (!node.job.array) return [];
+        try {
+          const r = await this.daemon.request(JobsTasks, { ref: node.job.id, limit: 1000 });
+          const out: JobsNode[] = r.tasks.map((task) => ({ kind: 'task', job: node.job, task }));
+          if (r.total > r.tasks.length) out.push({ kind: 'message', text: `… ${r.total - r.tasks.length} more tasks` });
+          return out;
+        } catch (err) {
+          return [{ kind: 'message', text: `Cannot list tasks: ${errorMessage(err)}` }];
+        }
+      }
+      default:
+        return [];
+    }
+  }
+
+  dispose(): void {
+    clearInterval(this.ticker);
+    for (const s of this.subscriptions) s.dispose();
+  }
+}
+
+// -------------------------------------------------------------------- models
+
+export type ModelsNode = { kind: 'model'; model: ModelSummary } | { kind: 'version'; version: ModelVersionInfo } | { kind: 'message'; text: string };
+
+export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<ModelsNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private models: ModelSummary[] = [];
+  private error: string | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(private readonly daemon: DaemonConnection) {
+    this.subscriptions.push(
+      this.emitter,
+      daemon.onNotification(ModelsDidChange, () => void this.reload()),
+      daemon.onDidChangeState((s) => {
+        if (s.kind === 'connected') void this.reload();
+        else this.emitter.fire(undefined);
+      }),
+    );
+  }
+
+  list(): readonly ModelSummary[] {
+    return this.models;
+  }
+
+  async reload(): Promise<void> {
+    try {
+      this.models = (await this.daemon.request(ModelsList, { limit: 1000 })).models;
+      this.error = undefined;
+    } catch (err) {
+      this.error = errorMessage(err);
+    }
+    this.emitter.fire(undefined);
+  }
+
+  getTreeItem(node: ModelsNode): vscode.TreeItem {
+    switch (node.kind) {
+      case 'model': {
+        const item = new vscode.TreeItem(node.model.name, vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `model:${node.model.name}`;
+        item.description = modelDescription(node.model);
+        item.iconPath = new vscode.ThemeIcon('package');
+        item.contextValue = 'model';
+        return item;
+      }
+      case 'version': {
+        const v = node.version;
+        const item = new vscode.TreeItem(versionLabel(v), vscode.TreeItemCollapsibleState.None);
+        item.id = `model:${v.model}:v${v.version}`;
+        item.description = versionDescription(v);
+        item.tooltip = versionTooltip(v);
+        item.iconPath = new vscode.ThemeIcon(v.aliases.length ? 'tag' : 'versions');
+        item.contextValue = versionContextValue(v);
+        return item;
+      }
+      case 'message':
+        return messageItem(node.text);
+    }
+  }
+
+  async getChildren(node?: ModelsNode): Promise<ModelsNode[]> {
+    if (this.daemon.state.kind !== 'connected') return [];
+    if (!node) {
+      if (this.error) return [{ kind: 'message', text: `Cannot list models: ${this.error}` }];
+      return this.models.map((model) => ({ kind: 'model', model }));
+    }
+    if (node.kind !== 'model') return [];
+    try {
+      const r = await this.daemon.request(ModelsGet, { name: node.model.name, limit: 200 });
+      const out: ModelsNode[] = r.versions.map((version) => ({ kind: 'version', version }));
+      if (r.totalVersions > r.versions.length) out.push({ kind: 'message', text: `… ${r.totalVersions - r.versions.length} older versions (slurm-ml model ${node.model.name})` });
+      return out;
+    } catch (err) {
+      return [{ kind: 'message', text: `Cannot list versions: ${errorMessage(err)}` }];
+    }
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+  }
+}

@@ -1,0 +1,102 @@
+// Evaluation by replay on a 2,000-job sample of KTH-SP2: each model is
+// trained only on jobs that ended before the first job it predicts; the
+// interval is calibrated; the report is stable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { trainQuantileGbdt } from '../../daemon/runtime/gbdt';
+import { FEATURE_COUNT } from '../../daemon/runtime/features';
+import { QUANTILES, replay, replayFeatures, splitConformal } from '../../daemon/runtime/replay';
+import type { Dataset, QuantileModel, TrainOptions } from '../../daemon/runtime/replay';
+import { readTrace } from '../../daemon/runtime/traces';
+import { evaluationReport, formatReport } from '../../daemon/cli/runtime';
+
+const KTH = path.join(__dirname, '..', 'fixtures', 'traces', 'KTH-SP2-first2000.swf.gz');
+
+/** Stand-in trainer: each quantile of y, whatever the features. */
+function constantQuantiles(data: Dataset, opts: TrainOptions): QuantileModel {
+  const sorted = Float64Array.from(data.y).sort();
+  const values = opts.quantiles.map((q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
+  return {
+    featureNames: data.featureNames,
+    quantiles: opts.quantiles,
+    predict: (_X, n) => {
+      const out = new Float64Array(n * values.length);
+      for (let r = 0; r < n; r++) out.set(values, r * values.length);
+      return out;
+    },
+    toJSON: () => ({ values }),
+  };
+}
+
+test('each model trains on jobs that had ended before its first prediction, never later ones', async () => {
+  const t = await readTrace(KTH);
+  // Runtimes made unique (by under a millisecond) so that a training target names its job.
+  t.jobs = t.jobs.map((j, i) => ({ ...j, runtime: j.runtime + i * 1e-7, end: j.start + j.runtime + i * 1e-7 }));
+  const f = replayFeatures(t.jobs, t.info.utcOffsetSeconds);
+  assert.equal(new Set(f.jobs.map((j) => j.runtime)).size, f.jobs.length);
+  const endOf = new Map(f.jobs.map((j) => [Math.log(j.runtime), j.end]));
+  const seen: { n: number; maxEnd: number }[] = [];
+  const r = await replay(t.jobs, {
+    train: (data, opts) => {
+      let maxEnd = -Infinity;
+      for (const y of data.y) maxEnd = Math.max(maxEnd, endOf.get(y) ?? Infinity);
+      seen.push({ n: data.n, maxEnd });
+      assert.equal(data.d, FEATURE_COUNT);
+      assert.equal(data.X.length, data.n * data.d);
+      return constantQuantiles(data, opts);
+    },
+    calibrate: splitConformal,
+    retrainEvery: 400,
+    minTrain: 200,
+    concurrency: 1,
+    utcOffsetSeconds: t.info.utcOffsetSeconds,
+  });
+  assert.equal(r.segments.length, seen.length);
+  assert.ok(r.segments.length >= 4);
+  for (const [k, s] of r.segments.entries()) {
+    const firstSubmit = (r.jobs[s.from] as (typeof r.jobs)[number]).submit;
+    assert.equal(s.trainRows + s.calibrationRows, f.endedBefore[s.from]);
+    assert.ok((seen[k] as { maxEnd: number }).maxEnd < firstSubmit, `segment ${k} trained on a job that ended after ${firstSubmit}`);
+    assert.ok(s.calibration !== null);
+  }
+  // Before the first model: last-2 (and no interval).
+  const first = (r.segments[0] as { from: number }).from;
+  assert.ok(first > 0);
+  for (let i = 0; i < first; i++) {
+    assert.equal(r.modelled[i], 0);
+    assert.equal(r.p50[i], r.lastTwo[i]);
+  }
+  for (let i = first; i < r.jobs.length; i++) {
+    assert.equal(r.modelled[i], 1);
+    assert.ok((r.p10[i] as number) <= (r.p50[i] as number) && (r.p50[i] as number) <= (r.p90[i] as number));
+  }
+  assert.equal(r.metrics.jobs, 2000);
+  assert.equal(r.metrics.modelledJobs, 2000 - first);
+});
+
+test('with the real trainer the sample beats the requested time, and the interval is calibrated', async () => {
+  const t = await readTrace(KTH);
+  const r = await replay(t.jobs, {
+    train: trainQuantileGbdt,
+    calibrate: splitConformal,
+    retrainEvery: 500,
+    trainOptions: { trees: 40 },
+    utcOffsetSeconds: t.info.utcOffsetSeconds,
+  });
+  const m = r.metrics;
+  assert.deepEqual(QUANTILES, [0.1, 0.5, 0.9]);
+  assert.ok(m.model.accuracy > m.requested.accuracy, `${m.model.accuracy} vs requested ${m.requested.accuracy}`);
+  assert.ok(m.interval.coverage > 0.6 && m.interval.coverage < 0.95, `coverage ${m.interval.coverage}`);
+  assert.ok(m.interval.upperUnderRate < 0.25, `above p90 ${m.interval.upperUnderRate}`);
+  const report = evaluationReport('KTH-SP2-first2000.swf.gz', t.info, r, 1);
+  assert.deepEqual(
+    report.predictors.map((p) => p.name),
+    ['model p50', 'requested limit', 'last-2 per user', 'last-2 (notes: last 2 submitted, leaks)'],
+  );
+  assert.deepEqual(report.goals.map((g) => g.name), ['accuracy', 'mae', 'p90_under', 'coverage_p10_p90']);
+  assert.deepEqual(Object.keys(report), ['trace', 'jobs', 'modelledJobs', 'predictors', 'interval', 'goals', 'segments', 'seconds']);
+  const text = formatReport(report);
+  assert.match(text, /goals:\n  [✓✗] accuracy/);
+  assert.match(text, /acknowledge: Lars Malinowsky/);
+});

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the extension's integration suite (test/vscode/suite) inside a real VS
+# Code: code-server 4.100.3's extension host, driven by headless Chromium.
+# Needs the local cluster (test/cluster/up.sh) for the cluster it registers.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bash test/vscode/install.sh
+if [ -f /var/tmp/slurm-ml-cluster/env.sh ]; then
+  # shellcheck disable=SC1091
+  . /var/tmp/slurm-ml-cluster/env.sh
+fi
+npm run --silent build
+exec node --import tsx test/vscode/run.ts "$@"

@@ -1,0 +1,114 @@
+// The extension in a real VS Code (code-server's extension host) against the
+// real local cluster: it activates and starts its daemon, its views fill, a
+// script submitted from the editor runs to COMPLETED, and Cancel cancels.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ClustersAdd, DaemonShutdown, ErrorCode, type JobInfo } from '../../../daemon/protocol';
+import { RpcError } from '../../../daemon/rpc/connection';
+import type { SlurmMlApi } from '../../../extension/main';
+import type { JobsNode } from '../../../extension/trees';
+
+const env = process.env;
+const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
+const repo = path.resolve(__dirname, '../..');
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+}
+
+describe('Slurm ML in VS Code', () => {
+  let api: SlurmMlApi;
+
+  before(async () => {
+    assert.ok(env.SLURM_ML_TEST_HOST, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
+    const ext = vscode.extensions.getExtension<SlurmMlApi>('slurm-ml.slurm-ml');
+    assert.ok(ext, 'the extension is loaded');
+    api = (await ext.activate())!;
+    assert.ok(api, 'activate returned its api (no activation error)');
+    await until('the daemon connection', () => api.daemon.state.kind === 'connected', 60_000);
+    try {
+      await api.daemon.request(ClustersAdd, {
+        name: clusterName,
+        host: env.SLURM_ML_TEST_HOST!,
+        port: Number(env.SLURM_ML_TEST_PORT),
+        user: env.SLURM_ML_TEST_USER!,
+        identityFile: env.SLURM_ML_TEST_IDENTITY!,
+        knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
+      });
+    } catch (err) {
+      if (!(err instanceof RpcError && err.code === ErrorCode.AlreadyExists)) throw err;
+    }
+  });
+
+  after(async () => {
+    await api?.daemon.request(DaemonShutdown, {}).catch(() => undefined);
+  });
+
+  it('registers every command and shows the cluster in the Clusters view', async () => {
+    const all = await vscode.commands.getCommands(true);
+    const manifest = (vscode.extensions.getExtension('slurm-ml.slurm-ml')!.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
+    assert.deepEqual(manifest.filter((c) => !all.includes(c)), [], 'every contributed command is registered');
+    await vscode.commands.executeCommand('slurmMl.refresh');
+    const nodes = api.clusters.getChildren();
+    const item = nodes.map((n) => api.clusters.getTreeItem(n)).find((i) => i.label === clusterName);
+    assert.ok(item, `the Clusters view lists ${clusterName}`);
+    assert.match(String(item.contextValue), /^cluster\./);
+  });
+
+  it('submits the open sbatch script, shows the job in the Jobs view, and follows it to COMPLETED', async () => {
+    const doc = await vscode.workspace.openTextDocument(path.join(repo, 'test/demo/hello.sbatch'));
+    assert.equal(doc.languageId, 'sbatch', '*.sbatch files get the sbatch language');
+    await vscode.window.showTextDocument(doc);
+    const job = (await vscode.commands.executeCommand<JobInfo>('slurmMl.submitCurrentScript'))!;
+    assert.ok(job?.slurmJobId, 'the command returns the submitted job with its SLURM id');
+    assert.equal(job.cluster, clusterName);
+
+    const roots = (await api.jobs.getChildren()) as JobsNode[];
+    const clusterNode = roots.find((n) => n.kind === 'cluster' && n.cluster === clusterName);
+    assert.ok(clusterNode, 'the Jobs view has the cluster');
+    const groups = await api.jobs.getChildren(clusterNode);
+    const jobsInGroups = (await Promise.all(groups.map((g) => api.jobs.getChildren(g)))).flat();
+    assert.ok(jobsInGroups.some((n) => n.kind === 'job' && n.job.id === job.id), 'the new job is in the view');
+
+    // Only notifications move it on: the view's store is what the daemon pushed.
+    const done = await until('the job to end', () => {
+      const j = api.jobs.get(job.id);
+      return j?.terminal ? j : undefined;
+    });
+    assert.equal(done.state, 'COMPLETED');
+    const item = api.jobs.getTreeItem({ kind: 'job', job: done });
+    assert.match(String(item.description), new RegExp(`^#${done.slurmJobId} · COMPLETED`));
+    assert.equal((item.iconPath as vscode.ThemeIcon).id, 'pass');
+    assert.equal(item.contextValue, 'job.ended.ok');
+
+    const channel = await vscode.commands.executeCommand<vscode.OutputChannel>('slurmMl.showJobLog', done.id);
+    assert.ok(channel, 'Show Log opens an output channel');
+    const dir = await vscode.commands.executeCommand<string>('slurmMl.copyOutputDirectory', { kind: 'job', job: done });
+    assert.equal(await vscode.env.clipboard.readText(), dir);
+  });
+
+  it('cancels a running job from its tree item', async () => {
+    const tmp = fs.mkdtempSync(path.join(env.SLURM_ML_VSCODE_TMP ?? '/tmp', 'sleep-'));
+    const file = path.join(tmp, 'sleepy.sbatch');
+    fs.writeFileSync(file, '#!/bin/bash\n#SBATCH --job-name=sleepy\n#SBATCH --time=5\nsleep 300\n');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(file));
+    const job = (await vscode.commands.executeCommand<JobInfo>('slurmMl.submitCurrentScript'))!;
+    assert.ok(job?.slurmJobId);
+    await until('the job to start', () => api.jobs.get(job.id)?.state === 'RUNNING', 60_000);
+    await vscode.commands.executeCommand('slurmMl.cancelJob', { kind: 'job', job: api.jobs.get(job.id) });
+    const ended = await until('the job to be cancelled', () => {
+      const j = api.jobs.get(job.id);
+      return j?.terminal ? j : undefined;
+    }, 90_000);
+    assert.equal(ended.state, 'CANCELLED');
+  });
+});
