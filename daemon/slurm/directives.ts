@@ -12,16 +12,19 @@
 //   block; the shebang is a comment.
 // - The rest of a directive line is split into words like a shell would do it
 //   in the simplest way: blanks separate words, '…' and "…" group, a backslash
-//   escapes the next character, and an unquoted, unescaped `#` starts a comment
-//   (even in the middle of a word: `--output=a#b` is `--output=a`).
+//   escapes a quote, `#` or backslash (but an unquoted blank still ends the
+//   word: `a\ b` is two words), and an unquoted, unescaped `#` starts a
+//   comment (even in a word: `--output=a#b` is `--output=a`). An empty word
+//   (`""`) ends the line.
 // - The words of all directive lines form ONE argument vector that getopt_long
 //   reads, so `--time 10` works and a value may even sit on the next line.
 //   A word that is not an option is fatal ("Invalid directive found in batch
 //   script"); long options may be abbreviated to any unambiguous prefix;
 //   options with an optional argument (`--exclusive`, `--nice`, …) only take
 //   it with `=` (or attached, for short ones).
-// - A directive line containing `hetjob` (or the old `packjob`) anywhere
-//   starts the next component of a heterogeneous job.
+// - The word `hetjob` (or the old `packjob`) is dropped; as the first word of
+//   a directive line it starts the next heterogeneous-job component.
+// Checked against `sbatch -v --test-only` of slurm 22.05.8.
 // - Options on the command line are read after the script's and win.
 // - sbatch also rejects the whole script when it is empty, is only blanks,
 //   does not start with `#!`, contains a NUL character or contains `\r\n`.
@@ -285,6 +288,11 @@ interface Word {
   component: number;
 }
 
+interface HetState {
+  component: number;
+  warned: boolean;
+}
+
 interface Ctx {
   problems: Problem[];
   dropped: number;
@@ -312,9 +320,10 @@ const SPECIAL = new Set([34, 35, 39, 92]);
 const MAX_WORDS = 10_000;
 
 /** Splits what follows `#SBATCH` on a line into words, as sbatch's get_argument does. */
-function splitDirectiveLine(ctx: Ctx, lineText: string, lineNo: number, component: number, out: Word[]): void {
+function splitDirectiveLine(ctx: Ctx, lineText: string, lineNo: number, het: HetState, out: Word[]): void {
   const n = lineText.length;
   let p = MAGIC.length;
+  let firstWord = true;
   for (;;) {
     while (p < n && isCSpace(lineText.charCodeAt(p))) p++;
     if (p >= n) return;
@@ -388,7 +397,19 @@ function splitDirectiveLine(ctx: Ctx, lineText: string, lineNo: number, componen
     if (hashAt >= 0) {
       addProblem(ctx, { line: lineNo, column: hashAt + 1, endColumn: n + 1, severity: 'warning', message: `'#' starts a comment here, so the word ends as "${clip(text)}"; quote or escape it (\\#) to keep it`, source: 'script' });
     }
-    out.push({ text, source: 'script', line: lineNo, start, end: p, afterEq, pos, lineText, component });
+    if (/^(?:hetjob|packjob)$/i.test(text)) {
+      // sbatch drops the word; as the first word of a line it starts the next component.
+      if (firstWord) {
+        het.component++;
+        if (!het.warned) {
+          het.warned = true;
+          addProblem(ctx, { line: lineNo, column: start + 1, endColumn: p + 1, severity: 'warning', message: 'Heterogeneous job: the request describes the first component only', source: 'script' });
+        }
+      }
+    } else {
+      out.push({ text, source: 'script', line: lineNo, start, end: p, afterEq, pos, lineText, component: het.component });
+    }
+    firstWord = false;
     if (hashAt >= 0 || out.length >= MAX_WORDS) return;
   }
 }
@@ -572,12 +593,13 @@ function toDirective(r: RawDirective, source: DirectiveSource): Directive {
 // Values.
 
 const INT = /^\d+$/;
-const MEM = /^(\d+)([KMGTkmgt])?$/;
+// sbatch 22.05 also takes a trailing B (`4GB`, `4gb`), not `4GiB`, decimals or P.
+const MEM = /^(\d+)(?:([KMGTkmgt])[Bb]?)?$/;
 const MEM_OPTIONS = ['mem', 'mem-per-cpu', 'mem-per-gpu'];
 
 /** sbatch's str_to_mbytes: digits and one optional K/M/G/T; K rounds up to whole MB. */
 function memToMB(v: string): number | null {
-  const m = MEM.exec(v.trim());
+  const m = MEM.exec(v);
   if (!m) return null;
   const n = Number(m[1]);
   const unit = (m[2] ?? 'M').toUpperCase();
@@ -589,8 +611,10 @@ type TimeValue = { kind: 'seconds'; seconds: number } | { kind: 'unlimited' } | 
 
 /** --time / --time-min: every form parseSlurmDuration reads, plus SLURM's `-1` for no limit. 0 is no limit. */
 function parseTimeValue(v: string): TimeValue {
-  const t = v.trim();
+  const t = v;
   if (t === '-1') return { kind: 'unlimited' };
+  // parseSlurmDuration also reads sacct's fractional seconds and surrounding blanks; sbatch does not.
+  if (t.includes('.') || t.trim() !== t) return { kind: 'invalid' };
   const d = parseSlurmDurationDetailed(t);
   if (d.kind === 'unlimited') return { kind: 'unlimited' };
   if (d.kind !== 'seconds') return { kind: 'invalid' };
@@ -711,8 +735,11 @@ function checkValue(option: string, value: string | null): { severity: Problem['
       return parseGres(value) === null ? { severity: 'error', message: `Invalid --gres specification: "${clip(value)}" (name[[:type]:count],…)` } : null;
     case 'array': {
       const spec = parseArraySpec(value);
-      if (spec.ranges === null || (value.includes('%') && spec.throttle === null)) {
+      if (spec.ranges === null) {
         return { severity: 'error', message: `Invalid --array specification: "${clip(value)}" (e.g. 0-99, 1,3,5-7:2, 0-99%10)` };
+      }
+      if (value.includes('%') && spec.throttle === null) {
+        return { severity: 'warning', message: `--array "${clip(value)}": the limit after % is not a number; SLURM ignores it` };
       }
       return null;
     }
@@ -728,16 +755,15 @@ function checkValue(option: string, value: string | null): { severity: Problem['
       const parts = value.split(/[,?]/);
       return parts.every((p) => DEPENDENCY.test(p.trim())) ? null : { severity: 'warning', message: `--dependency "${clip(value)}" does not look like type:jobid[:jobid…] (after, afterany, afterok, afternotok, aftercorr, singleton)` };
     }
-    case 'nice':
-      return /^[+-]?\d+$/.test(value) ? null : bad();
-    case 'job-name':
     case 'partition':
+      return value === '' ? { severity: 'error', message: '--partition has an empty value' } : null;
     case 'account':
     case 'qos':
+    case 'job-name':
     case 'output':
     case 'error':
     case 'chdir':
-      return value === '' ? { severity: 'error', message: `--${option} has an empty value` } : null;
+      return value === '' ? { severity: 'warning', message: `--${option} has an empty value` } : null;
     default:
       return null;
   }
@@ -816,8 +842,7 @@ function parse(ctx: Ctx, input: string, argv: unknown[]): DirectivesResult {
 
   // Directive block.
   const words: Word[] = [];
-  let component = 0;
-  let warnedHet = false;
+  const het: HetState = { component: 0, warned: false };
   let firstCommandLine = 0;
   let lineNo = 0;
   let offset = 0;
@@ -838,17 +863,8 @@ function parse(ctx: Ctx, input: string, argv: unknown[]): DirectivesResult {
       continue;
     }
     if (line.startsWith(MAGIC)) {
-      if (/hetjob|packjob/i.test(line)) {
-        component++;
-        if (!warnedHet) {
-          warnedHet = true;
-          const at = line.search(/hetjob|packjob/i);
-          addProblem(ctx, { line: lineNo, column: at + 1, endColumn: at + 7, severity: 'warning', message: 'sbatch reads any #SBATCH line containing "hetjob" as the start of a heterogeneous job component; the request describes the first component only', source: 'script' });
-        }
-        line = line.replace(/hetjob|packjob/gi, '      ');
-      }
       if (words.length < MAX_WORDS) {
-        splitDirectiveLine(ctx, line, lineNo, component, words);
+        splitDirectiveLine(ctx, line, lineNo, het, words);
         if (words.length >= MAX_WORDS) {
           addProblem(ctx, { line: lineNo, column: 1, endColumn: line.length + 1, severity: 'warning', message: `More than ${MAX_WORDS} words in #SBATCH lines; the rest are not read`, source: 'script' });
         }
@@ -886,6 +902,16 @@ function parse(ctx: Ctx, input: string, argv: unknown[]): DirectivesResult {
     const bad = checkValue(d.option, d.value);
     if (bad) {
       addProblem(ctx, { line: d.valueLine ?? d.line, column: d.valueColumn ?? d.column, endColumn: d.valueEndColumn ?? d.endColumn, severity: bad.severity, message: bad.message, option: d.option, source: d.source });
+    }
+  }
+
+  // #SBATCH lines are not run by a shell.
+  for (const d of directives) {
+    if (d.source === 'script' && d.value !== null) {
+      const m = /\$(?:\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*)/.exec(d.value);
+      if (m) {
+        addProblem(ctx, { line: d.valueLine ?? d.line, column: d.valueColumn ?? d.column, endColumn: d.valueEndColumn ?? d.endColumn, severity: 'warning', message: `${clip(m[0], 30)} is not expanded: #SBATCH lines are not run by a shell (use %-patterns such as %j, %x, %u in file names)`, option: d.option, source: 'script' });
+      }
     }
   }
 
@@ -927,7 +953,7 @@ function parse(ctx: Ctx, input: string, argv: unknown[]): DirectivesResult {
 
   const options: Record<string, string | null> = {};
   for (const [k, d] of last) options[k] = d.value;
-  const request = buildRequest(ctx, last, component + 1);
+  const request = buildRequest(ctx, last, het.component + 1);
 
   if (ctx.dropped > 0) {
     ctx.problems.push({ line: 1, column: 1, endColumn: 2, severity: 'warning', message: `${ctx.dropped} more problems not listed` });
