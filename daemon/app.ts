@@ -16,6 +16,8 @@ import { ProgressTracker } from './jobs/progress';
 import { TemplateService, findBuiltinTemplatesDir } from './templates/service';
 import { ModelStore } from './db/models';
 import { WorkflowService } from './workflows/service';
+import { RuntimeStore } from './runtime/store';
+import { RuntimeService } from './runtime/service';
 import { LocalRunner } from './models/tryLocal';
 import { createHandlers } from './handlers';
 import { Dispatcher } from './server';
@@ -133,6 +135,7 @@ export function createApp(o: AppOptions): App {
     models,
     workflows: wf,
     tryLocal,
+    runtime: new RuntimeService({ clusters, connections, store: new RuntimeStore(o.db), log: o.log }),
     modelChanged,
     status,
     setLogLevel: (level) => {

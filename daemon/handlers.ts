@@ -22,6 +22,7 @@ import type { ModelStore } from './db/models';
 import { runGate } from './models/gates';
 import type { WorkflowService } from './workflows/service';
 import type { LocalRunner } from './models/tryLocal';
+import type { RuntimeService } from './runtime/service';
 import type { LogService } from './jobs/logs';
 import type { TemplateService } from './templates/service';
 import type { Logger } from './log';
@@ -46,6 +47,7 @@ export interface Services {
   models: ModelStore;
   workflows: WorkflowService;
   tryLocal: LocalRunner;
+  runtime: RuntimeService;
   /** Tell clients a model changed (versions, aliases, gates). */
   modelChanged(name: string): void;
   status(): DaemonStatusResult;
@@ -284,6 +286,18 @@ export function createHandlers(s: Services): Handlers {
 
     'models/try'(params) {
       return s.tryLocal.run(params.ref, params.input);
+    },
+
+    'runtime/estimate'(params) {
+      return s.runtime.estimate(params);
+    },
+
+    async 'runtime/estimateBatch'(params) {
+      return { estimates: await s.runtime.estimateBatch(params) };
+    },
+
+    async 'runtime/info'(params) {
+      return { clusters: await s.runtime.info(params.cluster) };
     },
   };
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** Bumped on every incompatible change; compared in `initialize`. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 // ---------------------------------------------------------------- envelopes
 
@@ -827,6 +827,81 @@ export const ModelsTry = request(
   z.object({ model: ModelName, version: z.number().int(), outputs: z.record(z.string(), z.unknown()), latencyMs: z.number(), cached: z.boolean() }),
 );
 
+// ---------------------------------------------------------- runtime estimates
+
+export const ScriptProblem = z.object({
+  line: z.number().int(),
+  column: z.number().int(),
+  endColumn: z.number().int(),
+  severity: z.enum(['error', 'warning']),
+  message: z.string(),
+  option: z.string().optional(),
+});
+export type ScriptProblem = z.infer<typeof ScriptProblem>;
+
+export const RuntimeWarning = z.object({
+  /** timeout-risk: the limit is below p90; over-request: the limit is above 4 × p90. */
+  kind: z.enum(['timeout-risk', 'over-request']),
+  message: z.string(),
+  /** A limit to use instead (SLURM form), when one can be suggested. */
+  suggestedLimit: z.string().nullable(),
+});
+export type RuntimeWarning = z.infer<typeof RuntimeWarning>;
+
+export const RuntimeEstimate = z.object({
+  /** Seconds; null when nothing can be said (no history, no limit). */
+  p10: z.number().nullable(),
+  p50: z.number().nullable(),
+  p90: z.number().nullable(),
+  /** model: the cluster's runtime model; history: the user's last runs; request: the time limit itself. */
+  source: z.enum(['model', 'history', 'request', 'none']),
+  modelVersion: z.number().int().nullable(),
+  /** From `sbatch --test-only`, when asked for and the cluster answered. */
+  expectedStart: IsoDate.nullable(),
+  timeLimitSeconds: z.number().nullable(),
+  warnings: z.array(RuntimeWarning),
+  /** What the directive parser could not understand. */
+  problems: z.array(ScriptProblem),
+});
+export type RuntimeEstimate = z.infer<typeof RuntimeEstimate>;
+
+const EstimateRequest = z.object({
+  cluster: ClusterName,
+  /** The sbatch script's text (a template is rendered with its defaults first). */
+  script: z.string().max(10_000_000),
+  /** Options given to sbatch before the script; they override its directives. */
+  sbatchArgs: z.array(z.string().max(4096)).max(64).default([]),
+});
+
+/** Client -> daemon: p10/p50/p90 runtime of a script before it is submitted, and warnings about its limit. */
+export const RuntimeEstimateRequest = request(
+  'runtime/estimate',
+  EstimateRequest.extend({ expectedStart: z.boolean().default(false) }),
+  RuntimeEstimate,
+);
+
+/** Client -> daemon: many estimates at once (no expected start). */
+export const RuntimeEstimateBatch = request(
+  'runtime/estimateBatch',
+  z.object({ cluster: ClusterName, scripts: z.array(z.object({ script: z.string().max(1_000_000), sbatchArgs: z.array(z.string()).max(64).default([]) })).max(100_000) }),
+  z.object({ estimates: z.array(RuntimeEstimate) }),
+);
+
+export const RuntimeModelInfo = z.object({
+  cluster: ClusterName,
+  /** Finished jobs ingested from the cluster's accounting. */
+  jobs: z.number().int(),
+  lastIngestAt: IsoDate.nullable(),
+  /** The registered runtime model (`runtime-CLUSTER`) version in use (prod), if any. */
+  modelVersion: z.number().int().nullable(),
+  metrics: Metrics.nullable(),
+});
+export type RuntimeModelInfo = z.infer<typeof RuntimeModelInfo>;
+
+/** Client -> daemon. */
+export const RuntimeInfo = request('runtime/info', z.object({ cluster: ClusterName.optional() }), z.object({ clusters: z.array(RuntimeModelInfo) }));
+
+
 /** Every request the daemon serves, by method name. */
 export const requests = {
   [Initialize.method]: Initialize,
@@ -863,6 +938,9 @@ export const requests = {
   [GatesSetRules.method]: GatesSetRules,
   [GatesRun.method]: GatesRun,
   [ModelsTry.method]: ModelsTry,
+  [RuntimeEstimateRequest.method]: RuntimeEstimateRequest,
+  [RuntimeEstimateBatch.method]: RuntimeEstimateBatch,
+  [RuntimeInfo.method]: RuntimeInfo,
 } as const;
 
 /** Requests the daemon sends to clients. */

@@ -25,6 +25,8 @@ import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
 import { renderCommand, templatesCommand } from './templates';
+import { estimateCommand, runtimeInfoCommand } from './estimate';
+import { runtimeCommand } from './runtime';
 import { evaluateCommand, gateCommand, rulesCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
 import { Exit, UsageError, explainLostSubmit, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
 
@@ -61,6 +63,11 @@ ML workflows (WORKFLOW: --cluster C --entrypoint FILE [--config FILE] [--templat
   gate NAME --candidate V [--baseline V] [--json]   exit 5 when the candidate fails
   rules NAME [--set METRIC:higher|lower:TOL:absolute|relative]... [--reset] [--json]   the model's gate rules
   try NAME@V --input FILE.json [--json]              run an ONNX version locally
+
+Runtime estimates:
+  estimate SCRIPT --cluster C [--start] [--json] [-- SBATCH_OPTION...]   p10/p50/p90 before submitting
+  runtime info [--cluster C] [--json]  what estimates learn from
+  runtime evaluate --trace FILE [--format swf|sacct] [--check] [--json]   offline replay (see runtime help)
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
              SLURM_ML_POLL_INTERVAL_MS (for a daemon this command starts)`;
@@ -349,6 +356,10 @@ export async function run(argv: string[]): Promise<number> {
         return await gateCommand(rest);
       case 'rules':
         return await rulesCommand(rest);
+      case 'estimate':
+        return await estimateCommand(rest);
+      case 'runtime':
+        return rest[0] === 'info' ? await runtimeInfoCommand(rest.slice(1)) : await runtimeCommand(rest);
       case 'try':
         return await tryCommand(rest);
       case 'templates':

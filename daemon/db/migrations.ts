@@ -184,4 +184,41 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX jobs_by_model_version ON jobs(model_version_id);
     `,
   },
+  {
+    version: 4,
+    name: 'runtime history',
+    sql: `
+      -- Finished jobs from each cluster's accounting (sacct): what runtime predictions learn from.
+      CREATE TABLE runtime_jobs (
+        cluster_id     TEXT NOT NULL REFERENCES clusters(id),
+        slurm_job_id   TEXT NOT NULL,
+        user           TEXT NOT NULL,
+        job_name       TEXT NOT NULL,
+        submit         INTEGER NOT NULL,            -- epoch seconds
+        start          INTEGER NOT NULL,
+        end            INTEGER NOT NULL,
+        runtime        INTEGER NOT NULL CHECK (runtime > 0),
+        requested_time INTEGER,
+        cpus           INTEGER NOT NULL,
+        nodes          INTEGER,
+        mem_mb         INTEGER,
+        gpus           INTEGER,
+        partition      TEXT,
+        qos            TEXT,
+        account        TEXT,
+        state          TEXT NOT NULL,
+        exit_code      INTEGER,
+        PRIMARY KEY (cluster_id, slurm_job_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX runtime_jobs_by_end ON runtime_jobs(cluster_id, end);
+
+      -- How far each cluster's accounting has been read.
+      CREATE TABLE runtime_ingest (
+        cluster_id  TEXT PRIMARY KEY REFERENCES clusters(id),
+        watermark   INTEGER NOT NULL,               -- epoch seconds: jobs that ended before this are in
+        last_run_at TEXT NOT NULL,
+        jobs        INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];

@@ -621,9 +621,9 @@ export interface TrainRequest {
 export type TrainReply = { ok: true; model: unknown } | { ok: false; message: string };
 
 /**
- * The worker script: dist/gbdtWorker.js next to the bundled daemon, or the
- * TypeScript source when running under tsx (tests, bench), whose loader the
- * worker inherits through execArgv.
+ * The worker script: dist/gbdtWorker.js next to the bundled daemon (an entry
+ * of its own in esbuild.mjs), or the TypeScript source when running under tsx
+ * (tests, bench).
  */
 export function gbdtWorkerPath(): string {
   for (const name of ['gbdtWorker.js', 'gbdtWorker.ts']) {
@@ -648,7 +648,15 @@ export function trainInWorker(data: Dataset, opts: TrainOptions): Promise<Quanti
       if (err) reject(err);
       else resolve(model!);
     };
-    const worker = new Worker(gbdtWorkerPath());
+    const file = gbdtWorkerPath();
+    // From TypeScript sources the worker registers tsx itself: a loader inherited through
+    // --import is not reliably active in worker threads on Node 20.
+    const worker = file.endsWith('.ts')
+      ? new Worker(
+          `require(require.resolve('tsx/cjs', { paths: [${JSON.stringify(path.dirname(file))}] })); require(${JSON.stringify(file)});`,
+          { eval: true, execArgv: [] },
+        )
+      : new Worker(file);
     worker.on('message', (m: TrainReply) => {
       if (!m.ok) return done(new Error(`gbdt training failed: ${m.message}`));
       try {

@@ -40,6 +40,7 @@ export interface QuantileModel {
   predict(X: Float64Array, n: number): Float64Array;
   toJSON(): unknown;
 }
+/** Offsets added to the lowest and highest quantile's predictions (log scale). */
 export interface Calibration {
   lower: number;
   upper: number;
@@ -63,6 +64,14 @@ export interface ReplayOptions {
   minTrain?: number;
   /** Share of the window (its most recently ended jobs) kept for calibration (default 0.2). */
   calibrationFraction?: number;
+  /** Coverage the calibration aims at for [p10, p90] (default 0.8); a little more leaves a margin for drift. */
+  calibrationTarget?: number;
+  /**
+   * The point prediction: 'p50' (default; minimizes MAE), or 'accuracy': of
+   * the quantiles 0.1, 0.2, …, 0.9, the one that maximizes the expected
+   * min/max ratio under the predicted distribution (trains 9 quantiles).
+   */
+  point?: 'p50' | 'accuracy';
   /** Models trained at once (default 2; use with a worker trainer). */
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
@@ -89,9 +98,13 @@ export interface ReplayResult {
   p10: Float64Array;
   p50: Float64Array;
   p90: Float64Array;
+  /** The point prediction scored as the model's (p50 unless options.point says otherwise). */
+  point: Float64Array;
   /** 1 where a model predicted, 0 where the warm-up fallback (last-2) did. */
   modelled: Uint8Array;
   segments: SegmentInfo[];
+  /** Jobs between retrainings, as used. */
+  retrainEvery: number;
   metrics: ReplayMetrics;
 }
 
@@ -107,6 +120,7 @@ export interface ReplayMetrics {
 }
 
 export const QUANTILES = [0.1, 0.5, 0.9];
+const DECILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const DEFAULT_RUNTIME = 3600;
 
 /** Jobs in submit order (stable), with features, baselines and what had ended by each submit. */
@@ -180,6 +194,9 @@ export async function replay(input: readonly JobRecord[], options: ReplayOptions
   const actual = Float64Array.from(jobs, (j) => j.runtime);
   const p10 = new Float64Array(n);
   const p50 = Float64Array.from(f.lastTwo);
+  const point = Float64Array.from(f.lastTwo);
+  const accuracyPoint = options.point === 'accuracy';
+  const trained = accuracyPoint ? DECILES : QUANTILES;
   const p90 = new Float64Array(n);
   const modelled = new Uint8Array(n);
 
@@ -206,26 +223,29 @@ export async function replay(input: readonly JobRecord[], options: ReplayOptions
     const trainIdx = endOrder.subarray(lo, available - calRows);
     const calIdx = endOrder.subarray(available - calRows, available);
     const t0 = performance.now();
-    const model = await options.train(dataset(trainIdx), { quantiles: QUANTILES, ...options.trainOptions });
+    const model = await options.train(dataset(trainIdx), { quantiles: trained, ...options.trainOptions });
     const trainSeconds = (performance.now() - t0) / 1000;
-    const calibration = calRows > 0 && options.calibrate ? options.calibrate(model, dataset(calIdx), 0.8) : null;
+    const calibration = calRows > 0 && options.calibrate ? options.calibrate(model, dataset(calIdx), options.calibrationTarget ?? 0.8) : null;
     const rows = to - from;
     const q = model.predict(X.slice(from * d, to * d), rows);
     const nq = model.quantiles.length;
     const qi = QUANTILES.map((x) => model.quantiles.indexOf(x));
-    if (qi.some((i) => i < 0)) throw new Error(`model lacks quantiles ${QUANTILES.join(', ')}`);
+    const qa = trained.map((x) => model.quantiles.indexOf(x));
+    if (qi.some((i) => i < 0) || qa.some((i) => i < 0)) throw new Error(`model lacks quantiles ${trained.join(', ')}`);
     for (let r = 0; r < rows; r++) {
       const i = from + r;
       let lo10 = q[r * nq + (qi[0] as number)] as number;
       const mid = q[r * nq + (qi[1] as number)] as number;
       let hi90 = q[r * nq + (qi[2] as number)] as number;
       if (calibration) {
-        lo10 -= calibration.lower;
+        // conformal.ts: both offsets are added (lower is usually negative).
+        lo10 += calibration.lower;
         hi90 += calibration.upper;
       }
       // Quantiles trained apart may cross; the interval keeps the median inside.
       p10[i] = Math.exp(Math.min(lo10, mid));
       p50[i] = Math.exp(mid);
+      point[i] = accuracyPoint ? Math.exp(accuracyOptimal(q, r * nq, qa)) : p50[i];
       p90[i] = Math.exp(Math.max(hi90, mid));
       modelled[i] = 1;
     }
@@ -247,47 +267,33 @@ export async function replay(input: readonly JobRecord[], options: ReplayOptions
     return { n: m, d, X: Xs, y, featureNames: [...FEATURE_NAMES] };
   }
 
-  const metrics = replayMetrics(actual, p10, p50, p90, f.requested, f.lastTwo, modelled);
-  return { jobs, actual, requested: f.requested, lastTwo: f.lastTwo, lastTwoSubmitted: f.lastTwoSubmitted, p10, p50, p90, modelled, segments, metrics };
+  const metrics = replayMetrics(actual, p10, point, p90, f.requested, f.lastTwo, modelled);
+  return { jobs, actual, requested: f.requested, lastTwo: f.lastTwo, lastTwoSubmitted: f.lastTwoSubmitted, p10, p50, p90, point, modelled, segments, retrainEvery: every, metrics };
 }
 
 /**
- * Split-conformal calibration of [q_lo, q_hi] (on the target's log scale),
- * one side at a time: `lower` and `upper` are what to subtract from q_lo
- * and add to q_hi so that on the calibration rows a share (1 - target) / 2
- * falls below and the same share above (finite-sample corrected). Used when
- * no calibrate function is given elsewhere; same shape as conformal.ts's.
+ * Of equally likely log-runtime quantiles q_k, the q_j that maximizes
+ * mean_k exp(-|q_j - q_k|), the expected min/max ratio if the runtime were one of them.
  */
-export function splitConformal(model: QuantileModel, cal: Dataset, target: number): Calibration {
-  const q = model.predict(cal.X, cal.n);
-  const nq = model.quantiles.length;
-  const iLo = 0;
-  const iHi = nq - 1;
-  const below = new Float64Array(cal.n);
-  const above = new Float64Array(cal.n);
-  for (let r = 0; r < cal.n; r++) {
-    const y = cal.y[r] as number;
-    below[r] = (q[r * nq + iLo] as number) - y;
-    above[r] = y - (q[r * nq + iHi] as number);
+export function accuracyOptimal(q: Float64Array, offset: number, indices: readonly number[]): number {
+  let best = NaN;
+  let bestScore = -Infinity;
+  for (const j of indices) {
+    const c = q[offset + j] as number;
+    let score = 0;
+    for (const k of indices) score += Math.exp(-Math.abs(c - (q[offset + k] as number)));
+    if (score > bestScore) {
+      bestScore = score;
+      best = c;
+    }
   }
-  const tail = (1 - target) / 2;
-  const k = Math.min(cal.n - 1, Math.ceil((cal.n + 1) * (1 - tail)) - 1);
-  below.sort();
-  above.sort();
-  const lower = cal.n > 0 ? (below[Math.max(0, k)] as number) : 0;
-  const upper = cal.n > 0 ? (above[Math.max(0, k)] as number) : 0;
-  let inside = 0;
-  for (let r = 0; r < cal.n; r++) {
-    const y = cal.y[r] as number;
-    if (y >= (q[r * nq + iLo] as number) - lower && y <= (q[r * nq + iHi] as number) + upper) inside++;
-  }
-  return { lower, upper, coverage: cal.n > 0 ? inside / cal.n : NaN };
+  return best;
 }
 
 export function replayMetrics(
   actual: Float64Array,
   p10: Float64Array,
-  p50: Float64Array,
+  point: Float64Array,
   p90: Float64Array,
   requested: Float64Array,
   lastTwo: Float64Array,
@@ -298,7 +304,7 @@ export function replayMetrics(
     if (m) idx.push(i);
   });
   const pick = (a: Float64Array) => Float64Array.from(idx, (i) => a[i] as number);
-  const model = pointMetrics(p50, actual);
+  const model = pointMetrics(point, actual);
   const lastTwoM = pointMetrics(lastTwo, actual);
   const interval = intervalMetrics(pick(p10), pick(p90), pick(actual));
   return {

@@ -10,12 +10,12 @@
 // the cluster back (`test/cluster/up.sh`), also when it fails.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { CliHarness } from './cliHarness';
 import { adoptDaemonPid } from './daemonProcess';
 import {
   LoginCounter,
@@ -37,62 +37,18 @@ import { connectToRunningDaemon } from '../../daemon/client';
 import { readStateFile, statePaths } from '../../daemon/state';
 import { JobsTasks, type JobDetail, type JobInfo } from '../../daemon/protocol';
 
-const root = path.resolve(__dirname, '..', '..');
-const cliPath = path.join(root, 'bin', 'slurm-ml');
-
 let env: ClusterEnv;
-let work: string;
-let stateDir: string;
 let key: TestKey;
 let slow: SlowSbatch | undefined;
 const since = new Date(Date.now() - 5 * 60_000);
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const cliEnv = () => ({ ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' });
-
-function cli(args: string[], timeoutMs = 120_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env: cliEnv(), timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function cliJson<T>(args: string[]): Promise<T> {
-  const dd = args.indexOf('--');
-  const r = await cli(dd < 0 ? [...args, '--json'] : [...args.slice(0, dd), '--json', ...args.slice(dd)]);
-  assert.equal(r.code, 0, `slurm-ml ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-function script(name: string, body: string): string {
-  const file = path.join(work, name);
-  fs.writeFileSync(file, `#!/bin/bash\n${body}\n`);
-  return file;
-}
+const h = new CliHarness({ prefix: 'slurm-ml-faults-', timeoutMs: 120_000, maxBuffer: 64 << 20, untilTimeoutMs: 90_000 });
 
 const submit = (name: string, body: string, sbatch: string[] = []) =>
-  cliJson<JobInfo>(['submit', script(name, body), '--cluster', 'local', ...(sbatch.length ? ['--', ...sbatch] : [])]);
-const getJob = (id: string) => cliJson<JobDetail>(['job', id]);
-
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+  h.json<JobInfo>(['submit', h.script(name, body), '--cluster', 'local', ...(sbatch.length ? ['--', ...sbatch] : [])]);
+const getJob = (id: string) => h.json<JobDetail>(['job', id]);
 
 const untilAllTerminal = (ids: string[], timeoutMs = 90_000) =>
-  until(
+  h.until(
     `jobs ${ids.join(', ')} to end`,
     async () => {
       const jobs = await Promise.all(ids.map(getJob));
@@ -104,14 +60,14 @@ const untilAllTerminal = (ids: string[], timeoutMs = 90_000) =>
 
 /** The pid of the daemon the CLI started (adopted: killed when the test process exits). */
 function daemonPid(): number | undefined {
-  const s = readStateFile(statePaths({ SLURM_ML_STATE_DIR: stateDir }).stateFile);
+  const s = readStateFile(statePaths({ SLURM_ML_STATE_DIR: h.stateDir }).stateFile);
   if (s) adoptDaemonPid(s.pid);
   return s?.pid;
 }
 
 async function stopDaemon(): Promise<void> {
   const pid = daemonPid();
-  const r = await cli(['daemon', 'stop'], 20_000);
+  const r = await h.run(['daemon', 'stop'], 20_000);
   if (r.code !== 0 && pid !== undefined) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -150,12 +106,10 @@ before(async () => {
   env = loadClusterEnv();
   // Also applies the cluster's config (MaxArraySize for the 10,000-task array).
   await clusterUp();
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-faults-'));
-  stateDir = path.join(work, 'state');
-  key = new TestKey(work);
+  h.open();
+  key = new TestKey(h.work);
   await key.authorize(env.user);
-  const added = await cli(['cluster', 'add', 'local', '--host', env.host, '--port', String(env.port), '--user', env.user, '--identity', key.file, '--known-hosts', env.knownHostsFile]);
-  assert.equal(added.code, 0, added.stderr);
+  await h.addLocalCluster(env, key.file);
   await stopDaemon();
 });
 
@@ -164,11 +118,11 @@ after(async () => {
     await restore();
   } finally {
     key?.revoke();
-    if (work) {
+    if (h.isOpen) {
       // Kept for a look after a failure: every daemon of this file logged there.
-      const log = path.join(stateDir, 'daemon.log');
+      const log = path.join(h.stateDir, 'daemon.log');
       if (fs.existsSync(log)) fs.copyFileSync(log, path.join(os.tmpdir(), 'slurm-ml-faults-daemon.log'));
-      fs.rmSync(work, { recursive: true, force: true });
+      h.remove();
     }
   }
 });
@@ -180,7 +134,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       const jobs: JobInfo[] = [];
       for (let i = 1; i <= 3; i++) jobs.push(await submit(`fifteen-${i}.sh`, `sleep 15; echo "job ${i} done"`));
       // Polls are under way once the poller has seen a job start.
-      await until('a job RUNNING', async () => ((await Promise.all(jobs.map((j) => getJob(j.id)))).some((j) => j.state === 'RUNNING') ? true : undefined));
+      await h.until('a job RUNNING', async () => ((await Promise.all(jobs.map((j) => getJob(j.id)))).some((j) => j.state === 'RUNNING') ? true : undefined));
       assert.equal(logins.count, 1, 'one connection so far');
       const port = acceptedLogins(key.fingerprint).at(-1)!;
       const pids = sshdSessionPids(env.port, port);
@@ -205,22 +159,22 @@ describe('fault survival', { concurrency: 1 }, () => {
       // Both end while the controller is down.
       const ok = await submit('ends-ok.sh', 'sleep 10; exit 0');
       const bad = await submit('ends-3.sh', 'sleep 10; exit 3');
-      await until('both RUNNING', async () => ((await Promise.all([getJob(ok.id), getJob(bad.id)])).every((j) => j.state === 'RUNNING') ? true : undefined));
+      await h.until('both RUNNING', async () => ((await Promise.all([getJob(ok.id), getJob(bad.id)])).every((j) => j.state === 'RUNNING') ? true : undefined));
       const stoppedAt = Date.now();
       await stopByPidFile(SLURMCTLD_PID, 'slurmctld');
       let lastError = '';
       try {
         // squeue needs ~18 s to give up on a dead controller: wait until the daemon has reported it.
-        await until(
+        await h.until(
           'health to report the failing squeue',
           async () => {
-            const listed = await cliJson<{ jobs: JobInfo[] }>(['jobs']);
+            const listed = await h.json<{ jobs: JobInfo[] }>(['jobs']);
             for (const id of [ok.id, bad.id]) {
               const j = listed.jobs.find((x) => x.id === id)!;
               assert.equal(j.state, 'RUNNING', `job ${j.slurmJobId} moved to ${j.state} while slurmctld was down`);
             }
-            const h = await cli(['health', '--json']);
-            const health = JSON.parse(h.stdout) as { clusters: { name: string; connection: { status: string } }[]; poller: { lastError: string | null } };
+            const hr = await h.run(['health', '--json']);
+            const health = JSON.parse(hr.stdout) as { clusters: { name: string; connection: { status: string } }[]; poller: { lastError: string | null } };
             lastError = health.poller.lastError ?? '';
             return Date.now() - stoppedAt >= 20_000 && /squeue on local failed/.test(lastError) ? health : undefined;
           },
@@ -247,7 +201,7 @@ describe('fault survival', { concurrency: 1 }, () => {
         const bad2 = await submit('no-acct-3.sh', 'sleep 2; exit 3');
         ended = await untilAllTerminal([ok2.id, bad2.id], 60_000);
         assert.ok(!fs.existsSync(SLURMDBD_PID) || !procAlive(Number(fs.readFileSync(SLURMDBD_PID, 'utf8')), 'slurmdbd'), 'slurmdbd stayed down');
-        assert.equal((await cli(['jobs'])).code, 0);
+        assert.equal((await h.run(['jobs'])).code, 0);
       } finally {
         await clusterUp();
       }
@@ -273,18 +227,18 @@ describe('fault survival', { concurrency: 1 }, () => {
       slow = new SlowSbatch(env.user);
       slow.install(marker, 10);
       // The CLI waiting for the submit's answer, in the background.
-      const submitting = spawn(process.execPath, [cliPath, 'submit', script(`${marker}.sh`, 'sleep 3; echo done'), '--cluster', 'local', '--json'], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const submitting = h.spawn(['submit', h.script(`${marker}.sh`, 'sleep 3; echo done'), '--cluster', 'local', '--json']);
       let out = '';
       let err = '';
       submitting.stdout.on('data', (d: Buffer) => (out += d));
       submitting.stderr.on('data', (d: Buffer) => (err += d));
       const exited = new Promise<number | null>((res) => submitting.once('exit', (code) => res(code)));
       // The record exists before sbatch runs...
-      const record = await until('the SUBMITTING record', async () => (await cliJson<{ jobs: JobInfo[] }>(['jobs'])).jobs.find((j) => j.name === `${marker}.sh`), 30_000);
+      const record = await h.until('the SUBMITTING record', async () => (await h.json<{ jobs: JobInfo[] }>(['jobs'])).jobs.find((j) => j.name === `${marker}.sh`), 30_000);
       assert.equal(record.state, 'SUBMITTING');
       assert.ok(record.runDir.endsWith(record.id), record.runDir);
       // ...and SLURM has the job (in that run directory) while sbatch has not answered yet.
-      const ran = await until('the job in SLURM', async () => {
+      const ran = await h.until('the job in SLURM', async () => {
         const ids = await slurmJobsInDir(record.runDir, since);
         return ids.length > 0 ? ids : undefined;
       }, 30_000, 200);
@@ -301,7 +255,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       t.diagnostic(`the waiting CLI said: ${err.trim()}`);
       slow.restore();
       // The next command starts a new daemon, which finds the job by its run directory.
-      const final = await until('the job found and ended', async () => {
+      const final = await h.until('the job found and ended', async () => {
         const j = await getJob(record.id);
         return j.terminal ? j : undefined;
       }, 90_000, 1000);
@@ -322,10 +276,10 @@ describe('fault survival', { concurrency: 1 }, () => {
     const started = Date.now();
     try {
       const job = await submit('ten-thousand.sh', 'sleep 1', ['--array=0-9999%4', '--output=/dev/null']);
-      await until('4 tasks completed', async () => ((await getJob(job.id)).array?.byState.COMPLETED ?? 0) >= 4 ? true : undefined, 60_000);
-      const c = await cli(['cancel', job.id, '--tasks', '8-9999']);
+      await h.until('4 tasks completed', async () => ((await getJob(job.id)).array?.byState.COMPLETED ?? 0) >= 4 ? true : undefined, 60_000);
+      const c = await h.run(['cancel', job.id, '--tasks', '8-9999']);
       assert.equal(c.code, 0, c.stderr);
-      const final = await until('the array to end', async () => {
+      const final = await h.until('the array to end', async () => {
         const j = await getJob(job.id);
         return j.terminal ? j : undefined;
       }, 90_000, 1000);
@@ -335,7 +289,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       assert.equal(final.array?.done, true);
       assert.equal(Object.values(final.array!.byState).reduce((a, b) => a + b, 0), 10_000);
 
-      const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'faults-test' });
+      const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: h.stateDir }), clientName: 'faults-test' });
       assert.ok(d, 'the daemon runs');
       let tasks;
       try {

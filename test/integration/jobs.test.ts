@@ -3,12 +3,10 @@
 // job, and 1,000 jobs followed with one squeue per cycle.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { CliHarness } from './cliHarness';
 import { connectToRunningDaemon } from '../../daemon/client';
 import { statePaths } from '../../daemon/state';
 import { JobsSubmit, JobsTasks, type JobDetail, type JobInfo } from '../../daemon/protocol';
@@ -17,51 +15,9 @@ import { openDatabase } from '../../daemon/db/database';
 import { createApp } from '../../daemon/app';
 import { createLogger, memorySink } from '../../daemon/log';
 
-const root = path.resolve(__dirname, '..', '..');
-const cliPath = path.join(root, 'bin', 'slurm-ml');
-
 let env: ClusterEnv;
-let work: string;
-let stateDir: string;
 let ssh: SshSession;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) || 1 : 0, stdout, stderr });
-    });
-  });
-}
-
-async function cliJson<T>(args: string[]): Promise<T> {
-  // --json is the CLI's own option: it goes before any `--` (after it, options are sbatch's).
-  const dd = args.indexOf('--');
-  const r = await cli(dd < 0 ? [...args, '--json'] : [...args.slice(0, dd), '--json', ...args.slice(dd)]);
-  assert.equal(r.code, 0, `slurm-ml ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-function script(name: string, body: string): string {
-  const file = path.join(work, name);
-  fs.writeFileSync(file, `#!/bin/bash\n${body}\n`);
-  return file;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+const h = new CliHarness({ prefix: 'slurm-ml-jobs-' });
 
 async function squeueCount(filter: string): Promise<number> {
   const r = await ssh.exec(['squeue', '--noheader', '--me', '--states=all', '--format=%i %Z']);
@@ -70,28 +26,25 @@ async function squeueCount(filter: string): Promise<number> {
 
 before(async () => {
   env = loadClusterEnv();
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-jobs-'));
-  stateDir = path.join(work, 'state');
+  h.open();
   ssh = new SshSession({ name: 'check', host: env.host, port: env.port, user: env.user, identityFile: env.identityFile, knownHostsFile: env.knownHostsFile });
-  const added = await cli(['cluster', 'add', 'local', '--host', env.host, '--port', String(env.port), '--user', env.user, '--identity', env.identityFile, '--known-hosts', env.knownHostsFile]);
-  assert.equal(added.code, 0, added.stderr);
+  await h.addLocalCluster(env);
 });
 
 after(async () => {
-  await cli(['daemon', 'stop']);
+  await h.close();
   await ssh.close();
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
 describe('job arrays', () => {
   test('each task has its own state and exit code; the array ends with the worst outcome', async () => {
-    const r = await cli(['submit', script('array.sh', 'echo "task $SLURM_ARRAY_TASK_ID"; [ "$SLURM_ARRAY_TASK_ID" = 4 ] && exit 2; exit 0'), '--cluster', 'local', '--wait', '--json', '--', '--array=1-6']);
+    const r = await h.run(['submit', h.script('array.sh', 'echo "task $SLURM_ARRAY_TASK_ID"; [ "$SLURM_ARRAY_TASK_ID" = 4 ] && exit 2; exit 0'), '--cluster', 'local', '--wait', '--json', '--', '--array=1-6']);
     assert.equal(r.code, 4, r.stderr);
     const job = JSON.parse(r.stdout) as JobInfo;
     assert.equal(job.state, 'FAILED');
     assert.deepEqual(job.array, { total: 6, byState: { COMPLETED: 5, FAILED: 1 }, done: true });
     assert.equal(job.exitCode, 2);
-    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'jobs-test' });
+    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: h.stateDir }), clientName: 'jobs-test' });
     assert.ok(d);
     try {
       const { total, tasks } = await d.rpc.request(JobsTasks, { ref: job.id });
@@ -111,23 +64,23 @@ describe('job arrays', () => {
   });
 
   test('cancelling a range of tasks cancels only those; cancelling the array ends the rest', async () => {
-    const job = await cliJson<JobInfo>(['submit', script('sleepy-array.sh', 'sleep 300'), '--cluster', 'local', '--', '--array=1-8%2']);
-    await until('tasks 1 and 2 running', async () => {
-      const j = await cliJson<JobDetail>(['job', job.id]);
+    const job = await h.json<JobInfo>(['submit', h.script('sleepy-array.sh', 'sleep 300'), '--cluster', 'local', '--', '--array=1-8%2']);
+    await h.until('tasks 1 and 2 running', async () => {
+      const j = await h.json<JobDetail>(['job', job.id]);
       return (j.array?.byState.RUNNING ?? 0) === 2 ? j : undefined;
     });
-    const r = await cli(['cancel', job.id, '--tasks', '3-5']);
+    const r = await h.run(['cancel', job.id, '--tasks', '3-5']);
     assert.equal(r.code, 0, r.stderr);
-    const after3 = await until('tasks 3-5 cancelled', async () => {
-      const j = await cliJson<JobDetail>(['job', job.id]);
+    const after3 = await h.until('tasks 3-5 cancelled', async () => {
+      const j = await h.json<JobDetail>(['job', job.id]);
       return (j.array?.byState.CANCELLED ?? 0) === 3 ? j : undefined;
     });
     assert.equal(after3.terminal, false, 'the array goes on');
     assert.equal(after3.array?.byState.RUNNING, 2);
-    const all = await cli(['cancel', job.id]);
+    const all = await h.run(['cancel', job.id]);
     assert.equal(all.code, 0, all.stderr);
-    const done = await until('array cancelled', async () => {
-      const j = await cliJson<JobDetail>(['job', job.id]);
+    const done = await h.until('array cancelled', async () => {
+      const j = await h.json<JobDetail>(['job', job.id]);
       return j.terminal ? j : undefined;
     });
     assert.equal(done.state, 'CANCELLED');
@@ -138,7 +91,7 @@ describe('job arrays', () => {
 
 describe('submitting', () => {
   test('a submit repeated with the same id runs once', async () => {
-    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'jobs-test' });
+    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: h.stateDir }), clientName: 'jobs-test' });
     assert.ok(d);
     try {
       const id = randomUUID();
@@ -147,7 +100,7 @@ describe('submitting', () => {
       const c = await d.rpc.request(JobsSubmit, params, { timeoutMs: 60_000 });
       assert.equal(a.id, id);
       assert.equal(b.id, id);
-      assert.equal(c.slurmJobId, (await cliJson<JobDetail>(['job', id])).slurmJobId);
+      assert.equal(c.slurmJobId, (await h.json<JobDetail>(['job', id])).slurmJobId);
       assert.equal(await squeueCount(id), 1, 'exactly one SLURM job runs in that run directory');
     } finally {
       d.rpc.close();
@@ -155,17 +108,17 @@ describe('submitting', () => {
   });
 
   test('a job keeps being followed across a daemon restart and reaches its final state', async () => {
-    const job = await cliJson<JobInfo>(['submit', script('across-restart.sh', 'sleep 8; exit 5'), '--cluster', 'local']);
-    const stopped = await cli(['daemon', 'stop']);
+    const job = await h.json<JobInfo>(['submit', h.script('across-restart.sh', 'sleep 8; exit 5'), '--cluster', 'local']);
+    const stopped = await h.run(['daemon', 'stop']);
     assert.equal(stopped.code, 0, stopped.stderr);
     // While no daemon runs, the job ends on the cluster.
-    await until('the job ended on the cluster', async () => {
+    await h.until('the job ended on the cluster', async () => {
       const r = await ssh.exec(['squeue', '--noheader', '--states=all', `--jobs=${job.slurmJobId}`, '--format=%T']);
       return ['FAILED', 'COMPLETED'].includes(r.stdout.trim()) ? true : undefined;
     });
     // The next command starts a fresh daemon, which finds the unfinished record and polls it.
-    const final = await until('the record is final', async () => {
-      const j = await cliJson<JobDetail>(['job', job.id]);
+    const final = await h.until('the record is final', async () => {
+      const j = await h.json<JobDetail>(['job', job.id]);
       return j.terminal ? j : undefined;
     });
     assert.equal(final.state, 'FAILED');
@@ -189,7 +142,7 @@ describe('polling', () => {
         log: createLogger(sink),
         logSink: sink,
         pollIntervalMs: 60_000,
-        location: { stateDir: work, stateFile: path.join(work, 'x.json'), port: () => 0, startedAt: new Date().toISOString() },
+        location: { stateDir: h.work, stateFile: path.join(h.work, 'x.json'), port: () => 0, startedAt: new Date().toISOString() },
         requestShutdown: () => {},
       });
       try {

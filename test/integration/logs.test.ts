@@ -4,18 +4,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { CliHarness } from './cliHarness';
 import { connectToRunningDaemon } from '../../daemon/client';
 import { statePaths } from '../../daemon/state';
 import { JobsDidChange, type JobDetail, type JobInfo } from '../../daemon/protocol';
 import { SshSession } from '../../daemon/ssh/session';
-
-const root = path.resolve(__dirname, '..', '..');
-const cliPath = path.join(root, 'bin', 'slurm-ml');
 
 interface RawResult {
   code: number | null;
@@ -25,17 +20,12 @@ interface RawResult {
 }
 
 let env: ClusterEnv;
-let stateDir: string;
-let work: string;
-
-function cliEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' };
-}
+const h = new CliHarness({ prefix: 'slurm-ml-logs-', maxBuffer: 64 << 20 });
 
 /** Runs the CLI keeping stdout as bytes; `onStart` gets the child (to signal it). */
-function cliRaw(args: string[], opts: { timeoutMs?: number; onStart?: (child: ReturnType<typeof spawn>, out: Buffer[]) => void } = {}): Promise<RawResult> {
+function cliRaw(args: string[], opts: { timeoutMs?: number; onStart?: (child: ChildProcess, out: Buffer[]) => void } = {}): Promise<RawResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = h.spawn(args);
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -52,29 +42,6 @@ function cliRaw(args: string[], opts: { timeoutMs?: number; onStart?: (child: Re
   });
 }
 
-async function cliJson<T>(args: string[]): Promise<T> {
-  const r = await cliRaw([...args, '--json']);
-  assert.equal(r.code, 0, `slurm-ml ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout.toString()) as T;
-}
-
-function script(name: string, body: string): string {
-  const file = path.join(work, name);
-  fs.writeFileSync(file, `#!/bin/bash\n${body}\n`);
-  return file;
-}
-
-async function waitForJob(id: string, pred: (j: JobDetail) => boolean, what: string, timeoutMs = 120_000): Promise<JobDetail> {
-  const deadline = Date.now() + timeoutMs;
-  let last: JobDetail | undefined;
-  while (Date.now() < deadline) {
-    last = await cliJson<JobDetail>(['job', id]);
-    if (pred(last)) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.fail(`job ${id} never became ${what}; last: ${JSON.stringify(last)}`);
-}
-
 async function readOverSsh(file: string): Promise<Buffer> {
   const ssh = new SshSession({ name: 'check', host: env.host, port: env.port, user: env.user, identityFile: env.identityFile, knownHostsFile: env.knownHostsFile });
   try {
@@ -88,20 +55,11 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
   env = loadClusterEnv();
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-logs-'));
-  stateDir = path.join(work, 'state');
-  const added = await cliRaw([
-    'cluster', 'add', 'local',
-    '--host', env.host, '--port', String(env.port), '--user', env.user,
-    '--identity', env.identityFile, '--known-hosts', env.knownHostsFile,
-  ]);
-  assert.equal(added.code, 0, added.stderr);
+  h.open();
+  await h.addLocalCluster(env);
 });
 
-after(async () => {
-  await cliRaw(['daemon', 'stop']);
-  fs.rmSync(work, { recursive: true, force: true });
-});
+after(() => h.close());
 
 // 16 steps, 0.5 s apart: stdout has text with 2-, 3- and 4-byte characters and
 // a progress line per step; stderr (its own file) one line per step.
@@ -122,10 +80,10 @@ describe('slurm-ml logs against the local cluster', () => {
   const progressSeen: { state: string; progress: number | null }[] = [];
 
   test('logs --follow, started while the job is pending, prints every line once, in order, and exits 0 when the job ends', async () => {
-    job = await cliJson<JobInfo>(['submit', script('progress.sh', progressJob), '--cluster', 'local']);
+    job = await h.json<JobInfo>(['submit', h.script('progress.sh', progressJob), '--cluster', 'local']);
     assert.match(job.slurmJobId ?? '', /^\d+$/);
     // Watch the job's records as a client would, for the progress while it runs.
-    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'logs-test' });
+    const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: h.stateDir }), clientName: 'logs-test' });
     assert.ok(d);
     d.rpc.onNotification(JobsDidChange, ({ job: j }) => {
       if (j.id === job.id) progressSeen.push({ state: j.state, progress: j.progress });
@@ -140,14 +98,14 @@ describe('slurm-ml logs against the local cluster', () => {
     } finally {
       d.rpc.close();
     }
-    const ended = await cliJson<JobDetail>(['job', job.id]);
+    const ended = await h.json<JobDetail>(['job', job.id]);
     assert.equal(ended.state, 'COMPLETED', 'logs --follow returned only after the job ended');
     const onCluster = await readOverSsh(ended.stdoutPath!);
     assert.equal(sha256(followed.stdout), sha256(onCluster), 'byte for byte the file on the cluster');
   });
 
   test('progress: seen between 0 and 100 while running, 100 once COMPLETED', async () => {
-    const done = await waitForJob(job.id, (j) => j.progress === 100, 'progress 100', 30_000);
+    const done = await h.waitForJob(job.id, (j) => j.progress === 100, 'progress 100', 30_000);
     assert.equal(done.state, 'COMPLETED');
     const running = progressSeen.filter((p) => p.state === 'RUNNING' && p.progress !== null);
     assert.ok(running.length > 0, `a progress value arrived while the job ran: ${JSON.stringify(progressSeen)}`);
@@ -170,9 +128,9 @@ describe('slurm-ml logs against the local cluster', () => {
   });
 
   test('a 3 MiB log written over a few seconds is followed completely', async () => {
-    const big = await cliJson<JobInfo>([
+    const big = await h.json<JobInfo>([
       'submit',
-      script('big.sh', `for b in 1 2 3 4 5 6; do
+      h.script('big.sh', `for b in 1 2 3 4 5 6; do
   awk -v b=$b 'BEGIN { for (i = 0; i < 11000; i++) printf "block %d line %06d ünïcödé € 😀 xxxxxxxxxx\\n", b, i }'
   sleep 1
 done`),
@@ -180,7 +138,7 @@ done`),
     ]);
     const r = await cliRaw(['logs', big.id, '--follow', '--bytes', 'all']);
     assert.equal(r.code, 0, r.stderr);
-    const ended = await cliJson<JobDetail>(['job', big.id]);
+    const ended = await h.json<JobDetail>(['job', big.id]);
     assert.equal(ended.state, 'COMPLETED');
     const onCluster = await readOverSsh(ended.stdoutPath!);
     assert.ok(onCluster.length > 3 * 1024 * 1024, `the log is ${onCluster.length} bytes`);
@@ -189,7 +147,7 @@ done`),
   });
 
   test('Ctrl-C stops following at once and exits 130', async () => {
-    const long = await cliJson<JobInfo>(['submit', script('ticker.sh', 'for i in $(seq 1 600); do echo "tick $i"; sleep 0.2; done'), '--cluster', 'local']);
+    const long = await h.json<JobInfo>(['submit', h.script('ticker.sh', 'for i in $(seq 1 600); do echo "tick $i"; sleep 0.2; done'), '--cluster', 'local']);
     try {
       const started = { at: 0 };
       const r = await cliRaw(['logs', long.id, '--follow'], {

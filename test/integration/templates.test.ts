@@ -5,69 +5,35 @@
 // of the commands hidden in them ran on the cluster.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { CliHarness, repoRoot } from './cliHarness';
 import type { JobInfo, TemplateInfo } from '../../daemon/protocol';
 import { SshSession } from '../../daemon/ssh/session';
 
-const root = path.resolve(__dirname, '..', '..');
-const cliPath = path.join(root, 'bin', 'slurm-ml');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 let env: ClusterEnv;
-let stateDir: string;
-let work: string;
-
-function cli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      // Run from the work directory: --workspace defaults to the current directory.
-      { cwd: work, env: { ...process.env, SLURM_ML_STATE_DIR: stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+// Run from the work directory: --workspace defaults to the current directory.
+const h = new CliHarness({ prefix: 'slurm-ml-templates-it-', cwdIsWork: true, maxBuffer: 16 * 1024 * 1024 });
 
 before(async () => {
   env = loadClusterEnv();
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-templates-it-'));
-  stateDir = path.join(work, 'state');
-  const added = await cli([
-    'cluster', 'add', 'local',
-    '--host', env.host, '--port', String(env.port), '--user', env.user,
-    '--identity', env.identityFile, '--known-hosts', env.knownHostsFile,
-  ]);
-  assert.equal(added.code, 0, added.stderr);
+  h.open();
+  await h.addLocalCluster(env);
 });
 
-after(async () => {
-  await cli(['daemon', 'stop']);
-  fs.rmSync(work, { recursive: true, force: true });
-});
+after(() => h.close());
 
 describe('templates through the CLI and the local cluster', () => {
   test('render train prints the script, and only the script, on stdout', async () => {
-    const r = await cli(['render', 'train', '--var', 'cpus=2', '--var', 'mem=500M', '--var', 'time=5:00', '--var', `partition=${env.defaultPartition ?? 'debug'}`]);
+    const r = await h.run(['render', 'train', '--var', 'cpus=2', '--var', 'mem=500M', '--var', 'time=5:00', '--var', `partition=${env.defaultPartition ?? 'debug'}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(
       r.stdout.startsWith(`#!/bin/bash\n#SBATCH --cpus-per-task=2\n#SBATCH --mem=500M\n#SBATCH --time=5:00\n#SBATCH --partition=${env.defaultPartition ?? 'debug'}\n# Rendered by slurm-ml`),
       r.stdout.slice(0, 300),
     );
     assert.match(r.stdout, /\nexport SLURM_ML_ARTIFACT_DIR=''\n/, 'a preview has no run: the script falls back to its submit directory');
-    const json = await cli(['render', 'train', '--var', 'cpus=2', '--json']);
+    const json = await h.run(['render', 'train', '--var', 'cpus=2', '--json']);
     assert.equal(json.code, 0, json.stderr);
     const parsed = JSON.parse(json.stdout) as { template: string; script: string; values: Record<string, unknown> };
     assert.equal(parsed.template, 'train');
@@ -84,21 +50,21 @@ describe('templates through the CLI and the local cluster', () => {
       [['--var', 'slurm_ml=x'], /^slurm-ml: variable "slurm_ml" is reserved/],
     ];
     for (const [args, re] of cases) {
-      const r = await cli(['render', 'train', ...args]);
+      const r = await h.run(['render', 'train', ...args]);
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, re);
       assert.equal(r.stdout, '');
     }
-    const missing = await cli(['render', 'generic']);
+    const missing = await h.run(['render', 'generic']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /variable "command" is required/);
-    const usage = await cli(['render', 'train', '--var', 'cpus']);
+    const usage = await h.run(['render', 'train', '--var', 'cpus']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--var takes NAME=VALUE/);
   });
 
   test('templates lists the builtin ones; a workspace template overrides one of the same name', async () => {
-    const r = await cli(['templates', '--json']);
+    const r = await h.run(['templates', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const { templates } = JSON.parse(r.stdout) as { templates: TemplateInfo[] };
     assert.deepEqual(
@@ -110,23 +76,23 @@ describe('templates through the CLI and the local cluster', () => {
         ['train', 'train', 'builtin'],
       ],
     );
-    assert.equal(path.dirname(templates[0]!.path), path.join(root, 'templates'), 'found by the bundled daemon from dist/');
+    assert.equal(path.dirname(templates[0]!.path), path.join(repoRoot, 'templates'), 'found by the bundled daemon from dist/');
 
-    const ws = path.join(work, 'ws');
+    const ws = path.join(h.work, 'ws');
     fs.mkdirSync(path.join(ws, '.slurm-ml', 'templates'), { recursive: true });
     fs.writeFileSync(
       path.join(ws, '.slurm-ml', 'templates', 'generic.sbatch.hbs'),
       '{{!-- slurm-ml {"kind": "job", "description": "mine", "variables": [{"name": "greeting", "type": "string", "default": "hi there"}]} --}}\n#!/bin/bash\necho {{greeting}}\n',
     );
-    const listed = await cli(['templates', '--workspace', ws]);
+    const listed = await h.run(['templates', '--workspace', ws]);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^generic \(job, workspace: .*\/ws\/\.slurm-ml\/templates\/generic\.sbatch\.hbs\)\n  mine\n    greeting +string +=  ?"hi there"/m);
-    const rendered = await cli(['render', 'generic', '--workspace', ws, '--var', "greeting=it's"]);
+    const rendered = await h.run(['render', 'generic', '--workspace', ws, '--var', "greeting=it's"]);
     assert.equal(rendered.code, 0, rendered.stderr);
     assert.equal(rendered.stdout, "#!/bin/bash\necho 'it'\\''s'\n");
 
     fs.writeFileSync(path.join(ws, '.slurm-ml', 'templates', 'bad.sbatch.hbs'), '{{!-- slurm-ml {"kind": "job", "variables": [{"name": "x", "type": "string"}]} --}}\n#!/bin/bash\n#SBATCH --comment={{x}}\n');
-    const bad = await cli(['render', 'bad', '--workspace', ws, '--var', 'x=1']);
+    const bad = await h.run(['render', 'bad', '--workspace', ws, '--var', 'x=1']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /bad\.sbatch\.hbs: line 3: \{\{x\}\} is shell-quoted text in an #SBATCH line/);
   });
@@ -140,17 +106,17 @@ describe('templates through the CLI and the local cluster', () => {
       `line one\ntouch /tmp/${marker}-newline\n"; touch ${marker}-dq; "`,
     ];
     const command = 'printf "<%s>\\n" "$@"; printf "run=%s\\n" "$SLURM_ML_RUN_DIR"';
-    const rendered = await cli([
+    const rendered = await h.run([
       'render', 'generic',
       '--var', `command=${command}`,
       ...args.flatMap((a, i) => ['--var', `arg${i + 1}=${a}`]),
       '--var', 'time=2:00', '--var', `partition=${env.defaultPartition ?? 'debug'}`, '--var', 'mem=100M',
     ]);
     assert.equal(rendered.code, 0, rendered.stderr);
-    const file = path.join(work, 'hostile.sbatch');
+    const file = path.join(h.work, 'hostile.sbatch');
     fs.writeFileSync(file, rendered.stdout);
 
-    const submitted = await cli(['submit', file, '--cluster', 'local', '--wait', '--json']);
+    const submitted = await h.run(['submit', file, '--cluster', 'local', '--wait', '--json']);
     assert.equal(submitted.code, 0, submitted.stderr + submitted.stdout);
     const job = JSON.parse(submitted.stdout) as JobInfo;
     assert.equal(job.state, 'COMPLETED');
@@ -166,7 +132,7 @@ describe('templates through the CLI and the local cluster', () => {
     } finally {
       await ssh.close();
     }
-    const logs = await cli(['logs', job.id, '--bytes', 'all']);
+    const logs = await h.run(['logs', job.id, '--bytes', 'all']);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /<\$\(touch ~\/slurm-ml-tpl-pwned-[0-9-]+-subst\)>\n/);
   });

@@ -15,7 +15,7 @@ test('a new database gets every migration, recorded once', () => {
   assert.equal(schemaVersion(db), migrations.at(-1)!.version);
   assert.deepEqual(migrate(db, migrations), [], 'a second run applies nothing');
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  assert.deepEqual(tables, ['alias_history', 'clusters', 'gate_results', 'job_tasks', 'jobs', 'model_aliases', 'model_versions', 'models', 'schema_migrations', 'sqlite_sequence']);
+  assert.deepEqual(tables, ['alias_history', 'clusters', 'gate_results', 'job_tasks', 'jobs', 'model_aliases', 'model_versions', 'models', 'runtime_ingest', 'runtime_jobs', 'schema_migrations', 'sqlite_sequence']);
   db.close();
 });
 

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { trainQuantileGbdt } from '../../daemon/runtime/gbdt';
 import { FEATURE_COUNT } from '../../daemon/runtime/features';
-import { QUANTILES, replay, replayFeatures, splitConformal } from '../../daemon/runtime/replay';
+import { calibrate } from '../../daemon/runtime/conformal';
+import { QUANTILES, replay, replayFeatures } from '../../daemon/runtime/replay';
 import type { Dataset, QuantileModel, TrainOptions } from '../../daemon/runtime/replay';
 import { readTrace } from '../../daemon/runtime/traces';
 import { evaluationReport, formatReport } from '../../daemon/cli/runtime';
@@ -46,7 +47,7 @@ test('each model trains on jobs that had ended before its first prediction, neve
       assert.equal(data.X.length, data.n * data.d);
       return constantQuantiles(data, opts);
     },
-    calibrate: splitConformal,
+    calibrate,
     retrainEvery: 400,
     minTrain: 200,
     concurrency: 1,
@@ -79,7 +80,7 @@ test('with the real trainer the sample beats the requested time, and the interva
   const t = await readTrace(KTH);
   const r = await replay(t.jobs, {
     train: trainQuantileGbdt,
-    calibrate: splitConformal,
+    calibrate,
     retrainEvery: 500,
     trainOptions: { trees: 40 },
     utcOffsetSeconds: t.info.utcOffsetSeconds,
@@ -95,8 +96,44 @@ test('with the real trainer the sample beats the requested time, and the interva
     ['model p50', 'requested limit', 'last-2 per user', 'last-2 (notes: last 2 submitted, leaks)'],
   );
   assert.deepEqual(report.goals.map((g) => g.name), ['accuracy', 'mae', 'p90_under', 'coverage_p10_p90']);
-  assert.deepEqual(Object.keys(report), ['trace', 'jobs', 'modelledJobs', 'predictors', 'interval', 'goals', 'segments', 'seconds']);
+  assert.deepEqual(Object.keys(report), ['trace', 'settings', 'jobs', 'modelledJobs', 'predictors', 'interval', 'goals', 'segments', 'seconds']);
   const text = formatReport(report);
   assert.match(text, /goals:\n  [✓✗] accuracy/);
   assert.match(text, /acknowledge: Lars Malinowsky/);
+});
+
+test('`slurm-ml runtime evaluate` on a sample: JSON, usage errors, --check', async () => {
+  const { runtimeCommand } = await import('../../daemon/cli/runtime');
+  const lanl = path.join(__dirname, '..', 'fixtures', 'traces', 'LANL-CM5-first2000.swf');
+  const out: string[] = [];
+  const write = process.stdout.write;
+  // Only the command's own JSON; the test runner writes to stdout too.
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk === 'string' && chunk.startsWith('{')) {
+      out.push(chunk);
+      return true;
+    }
+    return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+  }) as typeof process.stdout.write;
+  let code: number;
+  let checked: number;
+  try {
+    code = await runtimeCommand(['evaluate', '--trace', lanl, '--trees', '10', '--retrain-every', '500', '--json']);
+    checked = await runtimeCommand(['evaluate', '--trace', lanl, '--limit', '600', '--trees', '5', '--check', '--json']);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(code, 0);
+  const report = JSON.parse(out[0] as string);
+  assert.equal(report.trace.format, 'swf');
+  assert.equal(report.jobs, 1897);
+  assert.deepEqual(report.trace.skipped, { 'requested<=0': 103 });
+  assert.equal(report.predictors[1].metrics.n, 1897);
+  assert.equal(report.predictors[0].name, 'model (accuracy point)');
+  assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.84, retrainEvery: 500, window: 40000, trees: 10 });
+  const second = JSON.parse(out[1] as string);
+  assert.equal(checked, second.goals.every((g: { ok: boolean }) => g.ok) ? 0 : 1);
+  await assert.rejects(runtimeCommand(['evaluate']), /missing --trace/);
+  await assert.rejects(runtimeCommand(['evaluate', '--trace', lanl, '--format', 'csv']), /--format/);
+  await assert.rejects(runtimeCommand(['frobnicate']), /unknown runtime command/);
 });

@@ -91,6 +91,21 @@ async function main(): Promise<number> {
     },
   );
   fs.closeSync(logFd);
+  // The daemon writes its pid into its lock file first, then its state file.
+  const killDaemon = () => {
+    let killed = false;
+    for (const f of ['daemon.lock', 'daemon.json']) {
+      try {
+        const text = fs.readFileSync(path.join(dirs.state, f), 'utf8');
+        const pid = f === 'daemon.json' ? (JSON.parse(text) as { pid: number }).pid : Number.parseInt(text, 10);
+        if (pid > 0) process.kill(pid, 'SIGTERM');
+        killed = true;
+      } catch {
+        /* none, or gone */
+      }
+    }
+    return killed;
+  };
   const killAll = () => {
     try {
       if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -98,16 +113,21 @@ async function main(): Promise<number> {
       /* gone */
     }
     // The daemon the extension started is detached by design: stop it too.
-    try {
-      const st = JSON.parse(fs.readFileSync(path.join(dirs.state, 'daemon.json'), 'utf8')) as { pid: number };
-      process.kill(st.pid, 'SIGTERM');
-    } catch {
-      /* none */
+    killDaemon();
+  };
+  /** A daemon spawned just before the end takes its lock a moment later: wait for it briefly. */
+  const stopLateDaemon = async () => {
+    if (!fs.existsSync(path.join(dirs.state, 'daemon.log'))) return;
+    const deadline = Date.now() + 3_000;
+    while (Date.now() < deadline) {
+      if (killDaemon()) return;
+      await new Promise((r) => setTimeout(r, 200));
     }
   };
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
+  let status = 1;
   let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
   try {
     await waitHealthy(url, child, 30_000);
@@ -145,12 +165,14 @@ async function main(): Promise<number> {
       return 1;
     }
     console.log(`vscode suite ${code === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    if (code === 0 && !process.env.SLURM_ML_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
-    else console.log(`kept ${tmp} (code-server log: ${serverLog})`);
+    status = code;
     return code;
   } finally {
     await browser?.close().catch(() => undefined);
     killAll();
+    await stopLateDaemon();
+    if (status === 0 && !process.env.SLURM_ML_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+    else console.log(`kept ${tmp} (code-server log: ${serverLog})`);
   }
 }
 

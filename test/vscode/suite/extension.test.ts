@@ -111,4 +111,16 @@ describe('Slurm ML in VS Code', () => {
     }, 90_000);
     assert.equal(ended.state, 'CANCELLED');
   });
+
+  it('starts a new daemon when its daemon dies, and the views reload from it', async () => {
+    const before = api.daemon.state;
+    assert.equal(before.kind, 'connected');
+    const oldPid = (before as { pid: number }).pid;
+    process.kill(oldPid, 'SIGKILL');
+    await until('a new daemon', () => {
+      const s = api.daemon.state;
+      return s.kind === 'connected' && s.pid !== oldPid;
+    }, 60_000);
+    await until('the Clusters view to reload', () => api.clusters.list().some((c) => c.name === clusterName), 10_000);
+  });
 });

@@ -1,0 +1,69 @@
+// Runtime estimates on the real cluster: finished jobs are read from its
+// accounting, and `slurm-ml estimate` uses them for a script before it is
+// submitted, with the expected start from `sbatch --test-only`.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
+import { CliHarness } from './cliHarness';
+import type { JobInfo, RuntimeEstimate, RuntimeModelInfo } from '../../daemon/protocol';
+
+const h = new CliHarness({ prefix: 'slurm-ml-runtime-' });
+let env: ClusterEnv;
+const name = `rt-estimate-${process.pid}`;
+
+before(async () => {
+  env = loadClusterEnv();
+  h.open();
+  await h.addLocalCluster(env);
+});
+
+after(() => h.close());
+
+test('estimates come from the same job\'s last runs, with warnings about the limit and the expected start', async () => {
+  // Two runs of the same job, 3 s and 7 s.
+  const runs = await Promise.all(
+    [3, 7].map((s) => h.json<JobInfo>(['submit', h.script(`run-${s}.sh`, `sleep ${s}`), '--cluster', 'local', '--name', name, '--wait'])),
+  );
+  assert.ok(runs.every((j) => j.state === 'COMPLETED'));
+  // Accounting has both with their end times before the first estimate reads it.
+  await h.until('sacct has both runs', () => {
+    const out = execFileSync('sacct', ['--noheader', '--parsable2', '-a', `--name=${name}`, '-X', '--format=JobID,End', '-S', 'now-1hour'], { encoding: 'utf8' });
+    return out.split('\n').filter((l) => /\|\d{4}-/.test(l)).length >= 2 ? true : undefined;
+  });
+  const script = h.script('next.sh', `#SBATCH --job-name=${name}\n#SBATCH --time=10\nsleep 5`);
+  const e = await h.json<RuntimeEstimate>(['estimate', script, '--cluster', 'local', '--start']);
+  assert.equal(e.source, 'history');
+  assert.equal(e.timeLimitSeconds, 600);
+  // Elapsed is counted in whole seconds and sleeps take a little longer than asked.
+  assert.ok(e.p10! >= 3 && e.p10! <= 5, `p10 ${e.p10}`);
+  assert.ok(e.p90! >= 7 && e.p90! <= 9, `p90 ${e.p90}`);
+  assert.equal(e.p50, (e.p10! + e.p90!) / 2);
+  assert.deepEqual(e.warnings.map((w) => w.kind), ['over-request'], 'ten minutes for a job that takes seconds');
+  assert.equal(e.warnings[0]!.suggestedLimit, '00:01:00');
+  assert.ok(e.expectedStart && Math.abs(Date.parse(e.expectedStart) - Date.now()) < 3600_000, `expected start ${e.expectedStart}`);
+  assert.deepEqual(e.problems, []);
+  // Options given to sbatch override the script's: here a limit below p90.
+  const short = await h.json<RuntimeEstimate>(['estimate', script, '--cluster', 'local', '--', '--time=0:05']);
+  assert.equal(short.timeLimitSeconds, 60, 'SLURM rounds limits up to whole minutes');
+  const info = await h.json<{ clusters: RuntimeModelInfo[] }>(['runtime', 'info']);
+  assert.ok(info.clusters[0]!.jobs >= 2 && info.clusters[0]!.lastIngestAt);
+});
+
+test('a script sbatch cannot read gets a report with line and column, and exit 1', async () => {
+  const bad = h.script('bad.sh', '#SBATCH --time=soon\n#SBATCH --nodes=two\necho hi');
+  const r = await h.run(['estimate', bad, '--cluster', 'local', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const e = JSON.parse(r.stdout) as RuntimeEstimate;
+  const errors = e.problems.filter((p) => p.severity === 'error').map((p) => [p.line, p.option]);
+  assert.deepEqual(errors, [
+    [2, 'time'],
+    [3, 'nodes'],
+  ]);
+  // Binary garbage is a report too, never a crash of the daemon.
+  const garbage = h.script('garbage.sh', '\u0000\u0001\u00ff#SBATCH --time=1');
+  const g = await h.run(['estimate', garbage, '--cluster', 'local', '--json']);
+  assert.equal(g.code, 1);
+  assert.ok((JSON.parse(g.stdout) as RuntimeEstimate).problems.length > 0);
+  assert.equal((await h.run(['daemon', 'status'])).code, 0, 'the daemon is still there');
+});
