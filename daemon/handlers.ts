@@ -266,7 +266,7 @@ export function createHandlers(s: Services): Handlers {
       const job = (id: string) => s.jobs.find(id);
       return {
         version: l.version,
-        trainingJob: job(l.trainingJobId) ?? null,
+        trainingJob: l.trainingJobId === null ? null : (job(l.trainingJobId) ?? null),
         evaluations: l.evaluationJobIds.flatMap((id) => job(id) ?? []),
         predictions: l.predictionJobIds.flatMap((id) => job(id) ?? []),
       };

@@ -696,7 +696,8 @@ export const ModelVersionInfo = z.object({
   metrics: Metrics,
   /** Metrics of the latest evaluation. */
   evaluation: Metrics.nullable(),
-  trainingJob: z.uuid(),
+  /** Null for a version the daemon trained itself (a runtime model). */
+  trainingJob: z.uuid().nullable(),
   gitCommit: z.string().nullable(),
   tags: z.record(z.string(), z.string()),
   note: z.string().nullable(),

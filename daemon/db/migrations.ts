@@ -221,4 +221,32 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'versions trained by the daemon itself',
+    // Runtime models are trained in the daemon, not by a SLURM job: a version's
+    // training job becomes optional (rebuild: SQLite cannot drop NOT NULL).
+    sql: `
+      CREATE TABLE model_versions_new (
+        id              TEXT PRIMARY KEY,
+        model_id        TEXT NOT NULL REFERENCES models(id),
+        version         INTEGER NOT NULL CHECK (version >= 1),
+        cluster_id      TEXT NOT NULL REFERENCES clusters(id),
+        artifact_path   TEXT NOT NULL,
+        artifacts       TEXT NOT NULL DEFAULT '[]',
+        metrics         TEXT NOT NULL DEFAULT '{}',
+        evaluation      TEXT,
+        training_job_id TEXT UNIQUE REFERENCES jobs(id),
+        git_commit      TEXT,
+        tags            TEXT NOT NULL DEFAULT '{}',
+        note            TEXT,
+        created_at      TEXT NOT NULL,
+        UNIQUE (model_id, version)
+      );
+      INSERT INTO model_versions_new SELECT id, model_id, version, cluster_id, artifact_path, artifacts, metrics, evaluation,
+        training_job_id, git_commit, tags, note, created_at FROM model_versions;
+      DROP TABLE model_versions;
+      ALTER TABLE model_versions_new RENAME TO model_versions;
+    `,
+  },
 ];

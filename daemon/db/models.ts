@@ -33,7 +33,8 @@ export interface NewVersion {
   artifactPath: string;
   artifacts: OutputFile[];
   metrics: Metrics;
-  trainingJobId: string;
+  /** Null for a version the daemon trained itself (a runtime model). */
+  trainingJobId: string | null;
   gitCommit: string | null;
   tags: Record<string, string>;
 }
@@ -90,7 +91,7 @@ export interface NewGateResult {
 
 export interface Lineage {
   version: ModelVersionInfo;
-  trainingJobId: string;
+  trainingJobId: string | null;
   /** Newest first. */
   evaluationJobIds: string[];
   predictionJobIds: string[];
@@ -121,7 +122,7 @@ interface VersionRow {
   artifacts: string;
   metrics: string;
   evaluation: string | null;
-  training_job_id: string;
+  training_job_id: string | null;
   git_commit: string | null;
   tags: string;
   note: string | null;
@@ -349,7 +350,7 @@ export class ModelStore {
   registerVersion(v: NewVersion): ModelVersionInfo {
     return this.db
       .transaction(() => {
-        const existing = this.versionByJobStmt.get(v.trainingJobId) as VersionRow | undefined;
+        const existing = v.trainingJobId === null ? undefined : (this.versionByJobStmt.get(v.trainingJobId) as VersionRow | undefined);
         if (existing) {
           if (existing.model_name !== v.model) {
             throw new RpcError(

@@ -476,7 +476,7 @@ interface CacheSource {
   cluster: string;
   path: string;
   size: number;
-  trainingJob: string;
+  trainingJob: string | null;
 }
 
 export class LocalRunner {

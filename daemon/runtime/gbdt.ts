@@ -290,15 +290,52 @@ function binData(data: Dataset, maxBins: number): Binned {
   return { bins, edges };
 }
 
-/** Alpha-quantile with linear interpolation; sorts a in place. */
+/** Alpha-quantile with linear interpolation; reorders a. Selection, not a sort: this runs for every leaf of every tree. */
 function quantileOf(a: Float64Array, alpha: number): number {
   const m = a.length;
   if (m === 0) return 0;
-  a.sort();
   const pos = alpha * (m - 1);
   const lo = Math.floor(pos);
-  const hi = Math.min(m - 1, lo + 1);
-  return a[lo] + (pos - lo) * (a[hi] - a[lo]);
+  select(a, lo);
+  const v = a[lo];
+  if (lo + 1 >= m || pos === lo) return v;
+  // The next order statistic is the smallest value right of lo.
+  let next = a[lo + 1];
+  for (let i = lo + 2; i < m; i++) if (a[i] < next) next = a[i];
+  return v + (pos - lo) * (next - v);
+}
+
+/** Quickselect (Hoare partition, median-of-three): a[k] becomes the k-th smallest, smaller ones before it, larger after. */
+function select(a: Float64Array, k: number): void {
+  let left = 0;
+  let right = a.length - 1;
+  while (right > left) {
+    const mid = (left + right) >> 1;
+    // Median of three as pivot: sorted data (common for residuals late in training) stays O(n).
+    let x = a[left];
+    let y = a[mid];
+    let z = a[right];
+    if (x > y) [x, y] = [y, x];
+    if (y > z) [y, z] = [z, y];
+    if (x > y) [x, y] = [y, x];
+    const pivot = y;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else return;
+  }
 }
 
 interface Split {
@@ -317,6 +354,12 @@ interface Leaf {
   /** where this leaf hangs: parent internal node and side, or -1 for the root */
   parent: number;
   isLeft: boolean;
+}
+
+function histGradSum(h: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < HSTRIDE; i += 2) s += h[i];
+  return s;
 }
 
 class TreeGrower {
@@ -437,8 +480,7 @@ class TreeGrower {
     const right: number[] = [];
     const rootHist = this.takeHist();
     this.buildHist(rootHist, 0, m, g);
-    let G = 0;
-    for (let k = 0; k < m; k++) G += g[this.order[k]];
+    const G = histGradSum(rootHist);
     const root: Leaf = { start: 0, end: m, hist: rootHist, gradSum: G, split: null, parent: -1, isLeft: false };
     root.split = m >= 2 * this.minLeaf ? this.bestSplit(rootHist, G, m) : null;
     const leaves: Leaf[] = [root];
@@ -474,8 +516,8 @@ class TreeGrower {
       for (let i = 0; i < big.length; i++) big[i] -= small[i];
       const lh = smallIsLeft ? small : big;
       const rh = smallIsLeft ? big : small;
-      let lg = 0;
-      for (let k = p.start; k < mid; k++) lg += g[this.order[k]];
+      // Every row sits in one bin of feature 0, so its histogram sums to the child's total.
+      const lg = histGradSum(lh);
       const rg = p.gradSum - lg;
       const L: Leaf = { start: p.start, end: mid, hist: lh, gradSum: lg, split: null, parent: node, isLeft: true };
       const R: Leaf = { start: mid, end: p.end, hist: rh, gradSum: rg, split: null, parent: node, isLeft: false };
@@ -533,6 +575,12 @@ function checkDataset(data: Dataset): void {
   if (y.length !== n) throw new Error(`dataset: y has ${y.length} values, expected ${n}`);
   if (featureNames.length !== d) throw new Error(`dataset: ${featureNames.length} feature names for ${d} features`);
   for (let i = 0; i < n; i++) if (!Number.isFinite(y[i])) throw new Error(`dataset: y[${i}] is not finite`);
+  // Infinite after rounding to float32 (|x| > 3.4e38 included) cannot be binned consistently with
+  // the float32 thresholds predict() and ONNX use; unknown values must be NaN.
+  for (let i = 0; i < n * d; i++) {
+    const v = Math.fround(X[i]);
+    if (v === Infinity || v === -Infinity) throw new Error(`dataset: X[${Math.floor(i / d)}][${i % d}] is infinite in float32; use NaN for unknown values`);
+  }
 }
 
 export function trainQuantileGbdt(data: Dataset, opts: TrainOptions): QuantileModel {
@@ -581,8 +629,12 @@ export function trainQuantileGbdt(data: Dataset, opts: TrainOptions): QuantileMo
         }
         value[l] = Math.fround(o.learningRate * quantileOf(r, alpha));
       }
-      // Update every row (also those left out of this tree's sample) by walking the binned rows.
-      routeBinned(binned.bins, d, n, tree, splitBins, leafOf);
+      if (m === n) {
+        for (let l = 0; l < ranges.length; l++) for (let k = ranges[l][0]; k < ranges[l][1]; k++) leafOf[order[k]] = l;
+      } else {
+        // Rows left out of this tree's sample need its output too: walk the binned rows.
+        routeBinned(binned.bins, d, n, tree, splitBins, leafOf);
+      }
       for (let i = 0; i < n; i++) F[i] += value[leafOf[i]];
       trees.push({ ...tree, value });
     }

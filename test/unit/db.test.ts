@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { migrate, openDatabase, schemaVersion } from '../../daemon/db/database';
 import { migrations } from '../../daemon/db/migrations';
 import { ClusterStore, JobStore } from '../../daemon/db/registry';
+import { ModelStore } from '../../daemon/db/models';
 
 test('a new database gets every migration, recorded once', () => {
   const db = openDatabase(':memory:');
@@ -87,5 +88,23 @@ test('migrating a populated database keeps its clusters and jobs, references int
   assert.equal(j.progress, null);
   assert.equal(j.array, null);
   assert.equal(new ClusterStore(db).get('old').host, 'login.example');
+  db.close();
+});
+
+test('migration 5 keeps registered versions and lets the daemon register versions without a training job', () => {
+  const db = openDatabase(':memory:', migrations.filter((m) => m.version <= 4));
+  db.prepare(`INSERT INTO clusters (id, name, host, port, user, identity_file, known_hosts_file, created_at) VALUES ('c1', 'hpc', 'h', 22, 'u', '/k', '/kh', 't')`).run();
+  db.prepare(`INSERT INTO jobs (id, cluster_id, slurm_job_id, name, state, script, script_path, run_dir, created_at, updated_at, kind)
+              VALUES ('j1', 'c1', '7', 'train', 'COMPLETED', 's', '/s', '/r', 't', 't', 'train')`).run();
+  db.prepare(`INSERT INTO models (id, name, created_at) VALUES ('m1', 'digits', 't')`).run();
+  db.prepare(`INSERT INTO model_versions (id, model_id, version, cluster_id, artifact_path, training_job_id, created_at)
+              VALUES ('v1', 'm1', 1, 'c1', '/r/artifacts', 'j1', 't')`).run();
+  migrate(db, migrations);
+  assert.deepEqual(db.pragma('foreign_key_check'), []);
+  const models = new ModelStore(db);
+  assert.equal(models.resolve('digits@v1').trainingJob, 'j1');
+  const own = models.registerVersion({ model: 'runtime-hpc', clusterId: 'c1', artifactPath: '/state/runtime/hpc/v1', artifacts: [], metrics: { mae: 1 }, trainingJobId: null, gitCommit: null, tags: {} });
+  assert.equal(own.trainingJob, null);
+  assert.equal(models.registerVersion({ model: 'runtime-hpc', clusterId: 'c1', artifactPath: '/x', artifacts: [], metrics: {}, trainingJobId: null, gitCommit: null, tags: {} }).version, 2);
   db.close();
 });

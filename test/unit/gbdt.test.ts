@@ -184,6 +184,9 @@ describe('determinism and persistence', () => {
     const y = Float64Array.from(small.y);
     y[3] = NaN;
     assert.throws(() => trainQuantileGbdt({ ...small, y }, opts), /y\[3\]/);
+    const X = Float64Array.from(small.X);
+    X[7] = 1e39; // beyond float32
+    assert.throws(() => trainQuantileGbdt({ ...small, X }, opts), /X\[1\]\[2\] is infinite/);
   });
 });
 

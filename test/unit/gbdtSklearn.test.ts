@@ -81,7 +81,8 @@ test('pinball loss is within 10 % of scikit-learn HistGradientBoostingRegressor'
     fs.writeFileSync(path.join(dir, 'Xtr.f64'), tr.X);
     fs.writeFileSync(path.join(dir, 'ytr.f64'), tr.y);
     fs.writeFileSync(path.join(dir, 'Xte.f64'), te.X);
-    execFileSync(PYTHON, ['-c', SCRIPT, dir, String(tr.d)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // One OpenMP thread: the machine may be busy, and oversubscribed threads only slow it down.
+    execFileSync(PYTHON, ['-c', SCRIPT, dir, String(tr.d)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
     const sk = new Float64Array(fs.readFileSync(path.join(dir, 'pred.f64')).buffer.slice(0));
     assert.equal(sk.length, te.n * 3);
     const ours = trainQuantileGbdt(tr, { quantiles: QS, trees: 200, maxLeaves: 31, learningRate: 0.05, minSamplesLeaf: 20 }).predict(te.X, te.n);
