@@ -36,6 +36,8 @@ const bundles = [
   { name: 'extension', entry: 'extension/main.ts', outfile: 'dist/extension.js', platform: 'node', external: ['vscode', 'bufferutil', 'utf-8-validate'] },
   { name: 'daemon', entry: 'daemon/main.ts', outfile: 'dist/daemon.js', platform: 'node', external: [...nativeModules, 'bufferutil', 'utf-8-validate'] },
   { name: 'cli', entry: 'daemon/cli/main.ts', outfile: 'dist/cli.js', platform: 'node', external: [...nativeModules, 'bufferutil', 'utf-8-validate'] },
+  // Trains runtime models off the daemon's (and the CLI's) event loop.
+  { name: 'gbdtWorker', entry: 'daemon/runtime/gbdtWorker.ts', outfile: 'dist/gbdtWorker.js', platform: 'node', external: [...nativeModules] },
   { name: 'webview', entry: 'webview/main.ts', outfile: 'dist/webview.js', platform: 'browser' },
 ];
 

@@ -42,6 +42,8 @@ export interface AppOptions {
    * state dir). Default: a directory under os.tmpdir(), for tests.
    */
   cacheDir?: string;
+  /** Train runtime models in a worker thread (needs the bundled worker; tests from sources train in this thread). */
+  runtimeTrainingInWorker?: boolean;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string };
   requestShutdown: () => void;
@@ -135,7 +137,16 @@ export function createApp(o: AppOptions): App {
     models,
     workflows: wf,
     tryLocal,
-    runtime: new RuntimeService({ clusters, connections, store: new RuntimeStore(o.db), log: o.log }),
+    runtime: new RuntimeService({
+      clusters,
+      connections,
+      store: new RuntimeStore(o.db),
+      models,
+      modelsDir: path.join(o.location.stateDir, 'runtime-models'),
+      worker: o.runtimeTrainingInWorker ?? true,
+      log: o.log,
+      onModelChanged: modelChanged,
+    }),
     modelChanged,
     status,
     setLogLevel: (level) => {

@@ -299,5 +299,9 @@ export function createHandlers(s: Services): Handlers {
     async 'runtime/info'(params) {
       return { clusters: await s.runtime.info(params.cluster) };
     },
+
+    'runtime/train'(params) {
+      return s.runtime.train(params.cluster);
+    },
   };
 }

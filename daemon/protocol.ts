@@ -903,6 +903,13 @@ export type RuntimeModelInfo = z.infer<typeof RuntimeModelInfo>;
 export const RuntimeInfo = request('runtime/info', z.object({ cluster: ClusterName.optional() }), z.object({ clusters: z.array(RuntimeModelInfo) }));
 
 
+/** Client -> daemon: read the cluster's finished jobs, train a runtime model, gate it against the one in use on the same recent jobs, promote it if it is not worse. */
+export const RuntimeTrain = request(
+  'runtime/train',
+  z.object({ cluster: ClusterName }),
+  z.object({ cluster: ClusterName, jobs: z.number().int(), version: z.number().int(), metrics: Metrics, promoted: z.boolean(), gate: GateResult.nullable() }),
+);
+
 /** Every request the daemon serves, by method name. */
 export const requests = {
   [Initialize.method]: Initialize,
@@ -942,6 +949,7 @@ export const requests = {
   [RuntimeEstimateRequest.method]: RuntimeEstimateRequest,
   [RuntimeEstimateBatch.method]: RuntimeEstimateBatch,
   [RuntimeInfo.method]: RuntimeInfo,
+  [RuntimeTrain.method]: RuntimeTrain,
 } as const;
 
 /** Requests the daemon sends to clients. */

@@ -1,7 +1,7 @@
 // `slurm-ml estimate SCRIPT`: the runtime a script will probably take, before
 // submitting it; `slurm-ml runtime info`: what the estimates learn from.
 import * as fs from 'node:fs';
-import { RuntimeEstimateRequest, RuntimeInfo, type RuntimeEstimate } from '../protocol';
+import { RuntimeEstimateRequest, RuntimeInfo, RuntimeTrain, type RuntimeEstimate } from '../protocol';
 import { Exit, need, parse, print, withDaemon } from './common';
 import { formatDuration } from './format';
 
@@ -42,6 +42,21 @@ export async function runtimeInfoCommand(args: string[]): Promise<number> {
     r.clusters.length === 0
       ? 'no clusters'
       : r.clusters.map((c) => `${c.cluster}: ${c.jobs} finished job(s) learned from, last read ${c.lastIngestAt ?? 'never'}; model ${c.modelVersion === null ? 'none yet (estimates from history or the request)' : `v${c.modelVersion}`}`).join('\n'),
+  );
+  return Exit.Ok;
+}
+
+export async function runtimeTrainCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { cluster: { type: 'string' } }, 0);
+  const cluster = need(values.cluster, '--cluster');
+  const r = await withDaemon((rpc) => rpc.request(RuntimeTrain, { cluster }, { timeoutMs: 600_000 }));
+  const m = r.metrics;
+  print(values.json, r, () =>
+    [
+      `runtime-${r.cluster} v${r.version}: trained on ${r.jobs} finished jobs; ${r.promoted ? 'in use now (prod)' : 'not promoted: the gate says it is worse than the one in use'}`,
+      `  on the newest jobs: MAE ${m.mae_minutes?.toFixed(1)} min, accuracy ${m.accuracy?.toFixed(3)}, p10-p90 coverage ${((m.coverage ?? NaN) * 100).toFixed(1)} %, p90 under ${((m.p90_under_rate ?? NaN) * 100).toFixed(1)} %`,
+      ...(r.gate ? r.gate.rules.map((g) => `  ${g.pass ? 'ok  ' : 'FAIL'} ${g.detail}`) : []),
+    ].join('\n'),
   );
   return Exit.Ok;
 }

@@ -25,7 +25,7 @@ import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
 import { renderCommand, templatesCommand } from './templates';
-import { estimateCommand, runtimeInfoCommand } from './estimate';
+import { estimateCommand, runtimeInfoCommand, runtimeTrainCommand } from './estimate';
 import { runtimeCommand } from './runtime';
 import { evaluateCommand, gateCommand, rulesCommand, modelCommand, modelsCommand, predictCommand, promoteCommand, rollbackCommand, trainCommand, tryCommand } from './ml';
 import { Exit, UsageError, explainLostSubmit, cliPaths, confirm, connect, need, parse, print, waitForJob, withDaemon } from './common';
@@ -67,6 +67,7 @@ ML workflows (WORKFLOW: --cluster C --entrypoint FILE [--config FILE] [--templat
 Runtime estimates:
   estimate SCRIPT --cluster C [--start] [--json] [-- SBATCH_OPTION...]   p10/p50/p90 before submitting
   runtime info [--cluster C] [--json]  what estimates learn from
+  runtime train --cluster C [--json]   learn a runtime model from C's finished jobs; promoted if not worse
   runtime evaluate --trace FILE [--format swf|sacct] [--check] [--json]   offline replay (see runtime help)
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
@@ -359,7 +360,9 @@ export async function run(argv: string[]): Promise<number> {
       case 'estimate':
         return await estimateCommand(rest);
       case 'runtime':
-        return rest[0] === 'info' ? await runtimeInfoCommand(rest.slice(1)) : await runtimeCommand(rest);
+        if (rest[0] === 'info') return await runtimeInfoCommand(rest.slice(1));
+        if (rest[0] === 'train') return await runtimeTrainCommand(rest.slice(1));
+        return await runtimeCommand(rest);
       case 'try':
         return await tryCommand(rest);
       case 'templates':

@@ -9,8 +9,23 @@ import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
 import { parseSbatchScript } from '../slurm/directives';
 import { formatSlurmDuration, parseSlurmTimestamp } from '../slurm/time';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ErrorCode } from '../protocol';
+import type { GateResult, GateRule, Metrics } from '../protocol';
+import { RpcError } from '../rpc/connection';
+import type { ModelStore } from '../db/models';
+import { runGate } from '../models/gates';
 import { JobHistory } from './history';
 import type { RuntimeStore } from './store';
+import type { JobRecord } from './traces';
+import { FEATURE_COUNT, FEATURE_NAMES, featuresOf } from './features';
+import { replayFeatures } from './replay';
+import { modelFromJSON, trainInWorker, trainQuantileGbdt, type Dataset, type QuantileModel } from './gbdt';
+import { calibrate, predictCalibrated, type Calibration } from './conformal';
+import { intervalMetrics, pointMetrics } from './metrics';
+import { exportOnnx } from './onnxExport';
 
 /** How long ingested history is considered fresh before an estimate reads accounting again. */
 const INGEST_EVERY_MS = 10 * 60_000;
@@ -21,7 +36,63 @@ export interface RuntimeDeps {
   clusters: ClusterStore;
   connections: ClusterConnections;
   store: RuntimeStore;
+  models: ModelStore;
+  /** Where trained runtime models are kept (model.json, model.onnx per version). */
+  modelsDir: string;
   log: Logger;
+  /** Train in a worker thread (the daemon) or in this thread (tests from sources). */
+  worker?: boolean;
+  onModelChanged?: (name: string) => void;
+}
+
+/** Fewer finished jobs than this and a model would only learn noise. */
+export const MIN_TRAINING_JOBS = 200;
+const QUANTILES = [0.1, 0.5, 0.9];
+
+/** The registered model that holds a cluster's runtime predictor. */
+export function runtimeModelName(cluster: string): string {
+  return `runtime-${cluster}`;
+}
+
+/**
+ * A runtime model is promoted when, on the same recent jobs, it is not worse
+ * than the one in use: error, p90 under-prediction, and interval coverage.
+ */
+export const RUNTIME_GATE_RULES: GateRule[] = [
+  { metric: 'mae_minutes', direction: 'lower', tolerance: 0.05, mode: 'relative' },
+  { metric: 'p90_under_rate', direction: 'lower', tolerance: 0.02, mode: 'absolute' },
+  { metric: 'coverage_gap', direction: 'lower', tolerance: 0.03, mode: 'absolute' },
+];
+
+interface LoadedModel {
+  version: number;
+  model: QuantileModel;
+  calibration: Calibration;
+}
+
+/** Quality of p10/p50/p90 predictions (seconds) against actual runtimes, as stored metrics. */
+export function runtimeMetrics(pred: Float64Array, actual: Float64Array): Metrics {
+  const n = actual.length;
+  const p10 = new Float64Array(n);
+  const p50 = new Float64Array(n);
+  const p90 = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    p10[i] = pred[i * 3]!;
+    p50[i] = pred[i * 3 + 1]!;
+    p90[i] = pred[i * 3 + 2]!;
+  }
+  const point = pointMetrics(p50, actual);
+  const interval = intervalMetrics(p10, p90, actual);
+  return {
+    n,
+    mae_minutes: point.maeMinutes,
+    median_abs_error_minutes: point.medianAbsErrorMinutes,
+    p50_under_rate: point.underRate,
+    accuracy: point.accuracy,
+    p90_under_rate: interval.upperUnderRate,
+    coverage: interval.coverage,
+    coverage_gap: Math.abs(interval.coverage - 0.8),
+  };
 }
 
 interface ClusterHistory {
@@ -52,6 +123,7 @@ export function limitWarnings(limit: number | null, p90: number | null): Runtime
 
 export class RuntimeService {
   private readonly histories = new Map<string, ClusterHistory>();
+  private readonly loaded = new Map<string, LoadedModel>();
   private readonly users = new Map<string, string>();
   private readonly ingesting = new Map<string, Promise<unknown>>();
 
@@ -130,6 +202,29 @@ export class RuntimeService {
     const req = parsed.request;
     const limit = req.timeLimitSeconds;
     const history = this.history(cluster);
+    const model = this.model(cluster);
+    if (model) {
+      const x = featuresOf(
+        {
+          id: '',
+          user,
+          jobName: req.jobName ?? '',
+          submit: Math.floor(Date.now() / 1000),
+          requestedTime: limit,
+          cpus: req.totalCpus,
+          nodes: req.nodes?.min ?? null,
+          memMB: req.memMB,
+          gpus: req.gpus,
+          partition: req.partition,
+          qos: req.qos,
+          account: req.account,
+        },
+        history,
+      );
+      const q = predictCalibrated(model.model, x, 1, model.calibration);
+      const [p10, p50, p90] = [Math.exp(q[0]!), Math.exp(q[1]!), Math.exp(q[2]!)];
+      return { p10, p50, p90, source: 'model', modelVersion: model.version, expectedStart: null, timeLimitSeconds: limit, warnings: limitWarnings(limit, p90), problems };
+    }
     // The same job's last runs say most; any of the user's last runs say something.
     const same = history.userApp({ user, jobName: req.jobName ?? '' });
     const mine = history.user(user);
@@ -151,7 +246,124 @@ export class RuntimeService {
     const clusters = name ? [this.d.clusters.get(name)] : this.d.clusters.list();
     return clusters.map((c) => {
       const state = this.d.store.ingestState(c.id);
-      return { cluster: c.name, jobs: this.d.store.count(c.id), lastIngestAt: state?.lastRunAt ?? null, modelVersion: null, metrics: null };
+      const prod = this.prodVersion(c);
+      return { cluster: c.name, jobs: this.d.store.count(c.id), lastIngestAt: state?.lastRunAt ?? null, modelVersion: prod?.version ?? null, metrics: prod ? { ...prod.metrics, ...prod.evaluation } : null };
     });
+  }
+
+  /** The runtime model version in use for the cluster; null before the first one was trained. */
+  private prodVersion(cluster: ClusterRecord) {
+    const name = runtimeModelName(cluster.name);
+    try {
+      if (this.d.models.aliasHolder(name, 'prod') === null) return null;
+    } catch (err) {
+      if (err instanceof RpcError && err.code === ErrorCode.NotFound) return null;
+      throw err;
+    }
+    return this.d.models.resolve(`${name}@prod`);
+  }
+
+  /** The cluster's runtime model in use (prod), loaded once per version. */
+  private model(cluster: ClusterRecord): LoadedModel | null {
+    const v = this.prodVersion(cluster);
+    if (!v) return null;
+    const cached = this.loaded.get(cluster.id);
+    if (cached && cached.version === v.version) return cached;
+    try {
+      const saved = JSON.parse(fs.readFileSync(path.join(v.artifactPath, 'model.json'), 'utf8')) as { model: unknown; calibration: Calibration };
+      const loaded = { version: v.version, model: modelFromJSON(saved.model), calibration: saved.calibration };
+      this.loaded.set(cluster.id, loaded);
+      return loaded;
+    } catch (err) {
+      this.d.log.warn('runtime model could not be loaded', { cluster: cluster.name, version: v.version, error: (err as Error).message });
+      return null;
+    }
+  }
+
+  /**
+   * Reads the cluster's accounting, trains quantile trees (p10/p50/p90 of log
+   * runtime) on the older 70 % of its finished jobs, calibrates the interval on
+   * the next 15 % and measures on the newest 15 %; registers the result as the
+   * next version of `runtime-CLUSTER`, measures the version in use on the same
+   * newest jobs, and promotes the new one when the gate says it is not worse.
+   */
+  async train(name: string): Promise<{ cluster: string; jobs: number; version: number; metrics: Metrics; promoted: boolean; gate: GateResult | null }> {
+    const cluster = this.d.clusters.get(name);
+    const session = await this.d.connections.session(cluster);
+    try {
+      await this.ingest(cluster, session, true);
+    } catch (err) {
+      throw new RpcError(ErrorCode.SlurmCommandFailed, `reading ${cluster.name}'s accounting: ${(err as Error).message}`);
+    }
+    const jobs = this.d.store.jobs(cluster.id);
+    if (jobs.length < MIN_TRAINING_JOBS) {
+      throw new RpcError(ErrorCode.Conflict, `${cluster.name} has ${jobs.length} finished jobs in its accounting; a runtime model needs at least ${MIN_TRAINING_JOBS}`);
+    }
+    const f = replayFeatures(jobs);
+    const n = f.jobs.length;
+    const y = Float64Array.from(f.jobs, (j: JobRecord) => Math.log(j.runtime));
+    const slice = (from: number, to: number): Dataset => ({
+      n: to - from,
+      d: FEATURE_COUNT,
+      X: f.X.slice(from * FEATURE_COUNT, to * FEATURE_COUNT),
+      y: y.slice(from, to),
+      featureNames: [...FEATURE_NAMES],
+    });
+    const a = Math.floor(n * 0.7);
+    const b = Math.floor(n * 0.85);
+    const train = slice(0, a);
+    const opts = { quantiles: QUANTILES, seed: 1 };
+    const model = this.d.worker ? await trainInWorker(train, opts) : trainQuantileGbdt(train, opts);
+    const calibration = calibrate(model, slice(a, b), 0.8);
+    const recent = slice(b, n);
+    const actual = Float64Array.from(f.jobs.slice(b), (j) => j.runtime);
+    const predictSeconds = (m: QuantileModel, c: Calibration) => predictCalibrated(m, recent.X, recent.n, c).map(Math.exp);
+    const metrics = runtimeMetrics(predictSeconds(model, calibration), actual);
+    const modelName = runtimeModelName(cluster.name);
+    // The version in use, measured on the same newest jobs: the gate compares like with like.
+    const inUse = this.model(cluster);
+    // Files first, then the version that points at them: a registered version always has its model.
+    const dir = path.join(this.d.modelsDir, modelName, randomUUID());
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const files = [
+      { name: 'model.json', data: JSON.stringify({ model: model.toJSON(), calibration }) },
+      { name: 'model.onnx', data: exportOnnx(model, calibration) },
+    ].map((f) => {
+      const file = path.join(dir, f.name);
+      fs.writeFileSync(file, f.data, { mode: 0o600 });
+      return { path: file, size: fs.statSync(file).size };
+    });
+    const version = this.d.models.registerVersion({
+      model: modelName,
+      clusterId: cluster.id,
+      artifactPath: dir,
+      artifacts: files,
+      metrics: { ...metrics, training_jobs: a },
+      trainingJobId: null,
+      gitCommit: null,
+      tags: { kind: 'runtime' },
+    });
+    const candidateId = this.d.models.versionId(modelName, version.version);
+    this.d.models.setEvaluation(candidateId, metrics);
+    if (this.d.models.rules(modelName).every((r) => !RUNTIME_GATE_RULES.some((x) => x.metric === r.metric))) {
+      this.d.models.setRules(modelName, RUNTIME_GATE_RULES);
+    }
+    let gate: GateResult | null = null;
+    let promoted = false;
+    const who = 'slurm-ml runtime train';
+    if (!inUse) {
+      this.d.models.promote({ name: modelName, version: version.version, alias: 'prod', who, reason: 'the first runtime model' });
+      promoted = true;
+    } else {
+      this.d.models.setEvaluation(this.d.models.versionId(modelName, inUse.version), runtimeMetrics(predictSeconds(inUse.model, inUse.calibration), actual));
+      gate = runGate(this.d.models, modelName, version.version, inUse.version);
+      if (gate.pass) {
+        this.d.models.promote({ name: modelName, version: version.version, alias: 'prod', who, reason: 'retrained: not worse on recent jobs' }, () => gate!);
+        promoted = true;
+      }
+    }
+    this.d.log.info('runtime model trained', { cluster: cluster.name, version: version.version, jobs: n, promoted, mae_minutes: metrics.mae_minutes, coverage: metrics.coverage });
+    this.d.onModelChanged?.(modelName);
+    return { cluster: cluster.name, jobs: n, version: version.version, metrics, promoted, gate };
   }
 }

@@ -67,3 +67,29 @@ test('a script sbatch cannot read gets a report with line and column, and exit 1
   assert.ok((JSON.parse(g.stdout) as RuntimeEstimate).problems.length > 0);
   assert.equal((await h.run(['daemon', 'status'])).code, 0, 'the daemon is still there');
 });
+
+test('runtime train learns from the cluster\'s finished jobs; the first version is used, the next is gated', async () => {
+  const first = await h.json<{ version: number; jobs: number; promoted: boolean; gate: unknown; metrics: Record<string, number> }>(['runtime', 'train', '--cluster', 'local'], 0);
+  assert.equal(first.version, 1);
+  assert.ok(first.jobs >= 200, `trained on ${first.jobs} jobs`);
+  assert.equal(first.promoted, true);
+  assert.equal(first.gate, null, 'nothing to compare the first model with');
+  for (const k of ['mae_minutes', 'accuracy', 'coverage', 'p90_under_rate']) assert.equal(typeof first.metrics[k], 'number', k);
+  const info = await h.json<{ clusters: RuntimeModelInfo[] }>(['runtime', 'info', '--cluster', 'local']);
+  assert.equal(info.clusters[0]!.modelVersion, 1);
+  // Estimates now come from the model, with an interval.
+  const script = h.script('model.sh', `#SBATCH --job-name=${name}\n#SBATCH --time=10\nsleep 5`);
+  const e = await h.json<RuntimeEstimate>(['estimate', script, '--cluster', 'local']);
+  assert.equal(e.source, 'model');
+  assert.equal(e.modelVersion, 1);
+  assert.ok(e.p10! > 0 && e.p10! <= e.p50! && e.p50! <= e.p90!, JSON.stringify(e));
+  // A retrain is a new version that must pass the gate against the one in use.
+  const second = await h.json<{ version: number; promoted: boolean; gate: { pass: boolean; baseline: number; rules: { metric: string }[] } | null }>(['runtime', 'train', '--cluster', 'local']);
+  assert.equal(second.version, 2);
+  assert.ok(second.gate);
+  assert.equal(second.gate.baseline, 1);
+  assert.deepEqual(second.gate.rules.map((r) => r.metric), ['mae_minutes', 'p90_under_rate', 'coverage_gap']);
+  assert.equal(second.promoted, second.gate.pass);
+  const model = await h.json<{ model: { aliases: Record<string, number> } }>(['model', 'runtime-local']);
+  assert.equal(model.model.aliases.prod, second.promoted ? 2 : 1);
+});

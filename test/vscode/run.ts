@@ -3,7 +3,7 @@
 // mode and run the mocha suite in the extension host (VS Code's own browser
 // integration tests use the same mechanism), and exits with the suite's
 // status. code-server runs in its own process group, killed on every exit.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -16,6 +16,9 @@ const root = path.resolve(__dirname, '../..');
 const cache = process.env.SLURM_ML_CACHE ?? path.join(os.homedir(), '.cache', 'slurm-ml');
 const codeServer = path.join(cache, 'code-server', 'node_modules', '.bin', 'code-server');
 const timeoutMs = Number(process.env.SLURM_ML_VSCODE_TIMEOUT_MS ?? 300_000);
+// --vsix FILE: test the packaged extension (unpacked) instead of the working tree.
+const vsixArg = process.argv.indexOf('--vsix');
+const vsix = vsixArg >= 0 ? path.resolve(process.argv[vsixArg + 1] ?? '') : undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -68,6 +71,14 @@ async function main(): Promise<number> {
   // No workspace trust prompt: the test folder is the repository's own.
   fs.mkdirSync(path.join(dirs.data, 'User'), { recursive: true });
   fs.writeFileSync(path.join(dirs.data, 'User', 'settings.json'), JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none' }));
+  let extensionPath = root;
+  if (vsix) {
+    // A .vsix is a zip whose extension/ folder is the installed extension.
+    const out = path.join(tmp, 'v');
+    const r = spawnSync('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', vsix, out], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`cannot unpack ${vsix}`);
+    extensionPath = path.join(out, 'extension');
+  }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const serverLog = path.join(tmp, 'code-server.log');
@@ -152,7 +163,7 @@ async function main(): Promise<number> {
     });
     const authority = `127.0.0.1:${port}`;
     const payload = [
-      ['extensionDevelopmentPath', `vscode-remote://${authority}${root}`],
+      ['extensionDevelopmentPath', `vscode-remote://${authority}${extensionPath}`],
       ['extensionTestsPath', `vscode-remote://${authority}${path.join(suiteOut, 'index')}`],
     ];
     const folder = path.join(root, 'test', 'demo');
