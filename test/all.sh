@@ -13,6 +13,8 @@ npm run --silent typecheck
 npm run --silent build
 npm run --silent test:unit
 npm run --silent test:integration
+# The extension inside a real VS Code (code-server + headless Chromium; installed on first use).
+npm run --silent test:vscode
 # Faults stop and restart the cluster's daemons: alone, after everything else.
 npm run --silent test:faults
 echo "all tests passed in $((SECONDS - started)) s"

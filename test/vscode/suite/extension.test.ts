@@ -5,8 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ClustersAdd, ErrorCode, type JobInfo } from '../../../daemon/protocol';
-import { RpcError } from '../../../daemon/rpc/connection';
+import { ClustersAdd, ClustersRemove, ClustersTest, ErrorCode, type JobInfo } from '../../../daemon/protocol';
 import type { SlurmMlApi } from '../../../extension/main';
 import type { JobsNode } from '../../../extension/trees';
 
@@ -45,7 +44,8 @@ describe('Slurm ML in VS Code', () => {
         knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
       });
     } catch (err) {
-      if (!(err instanceof RpcError && err.code === ErrorCode.AlreadyExists)) throw err;
+      // Duck-typed: this bundle's RpcError class is not the extension's.
+      if ((err as { code?: number }).code !== ErrorCode.AlreadyExists) throw err;
     }
   });
 
@@ -121,5 +121,30 @@ describe('Slurm ML in VS Code', () => {
       return s.kind === 'connected' && s.pid !== oldPid;
     }, 60_000);
     await until('the Clusters view to reload', () => api.clusters.list().some((c) => c.name === clusterName), 10_000);
+  });
+
+  it('asks about an unknown host key through the editor, and nothing is trusted when the user does not answer Trust', async () => {
+    const kh = path.join(env.SLURM_ML_VSCODE_TMP ?? '/tmp', `known_hosts-${Date.now()}`);
+    fs.writeFileSync(kh, '');
+    const name = 'untrusted';
+    await api.daemon.request(ClustersAdd, {
+      name,
+      host: env.SLURM_ML_TEST_HOST!,
+      port: Number(env.SLURM_ML_TEST_PORT),
+      user: env.SLURM_ML_TEST_USER!,
+      identityFile: env.SLURM_ML_TEST_IDENTITY!,
+      knownHostsFile: kh,
+    });
+    try {
+      // The modal cannot be clicked here (the test workbench refuses dialogs),
+      // so the prompt ends without "Trust": the daemon must refuse the key.
+      await assert.rejects(api.daemon.request(ClustersTest, { name }, { timeoutMs: 60_000 }), (e: { code?: number; message?: string }) => {
+        assert.equal(e.code, ErrorCode.HostKeyUnknown, e.message);
+        return true;
+      });
+      assert.equal(fs.readFileSync(kh, 'utf8'), '', 'known_hosts is untouched');
+    } finally {
+      await api.daemon.request(ClustersRemove, { name });
+    }
   });
 });
