@@ -53,5 +53,28 @@ home=$(ssh -p "$SLURM_ML_TEST_PORT" -i "$SLURM_ML_TEST_IDENTITY" -o UserKnownHos
 $cli predict digits@prod "${wf[@]}" --input "$home/slurm-ml-demo/sample.csv" --entrypoint predict.py --wait | tail -1
 echo "== the model"
 $cli model digits
+
+echo "== VS Code (code-server) with the extension, on the sample workspace"
+bash test/vscode/install.sh
+npm run --silent package >/dev/null
+npm run --silent build
+cache=${SLURM_ML_CACHE:-$HOME/.cache/slurm-ml}
+cs=$cache/code-server/node_modules/.bin/code-server
+demo=$cache/demo-editor
+port=${SLURM_ML_DEMO_PORT:-8080}
+mkdir -p "$demo"
+if [ -f "$demo/pid" ] && kill -0 "$(cat "$demo/pid")" 2>/dev/null; then
+  kill "$(cat "$demo/pid")" && sleep 1
+fi
+EXTENSIONS_GALLERY='{}' "$cs" --extensions-dir "$demo/extensions" --user-data-dir "$demo/data" --install-extension "$PWD/slurm-ml.vsix" >/dev/null
+EXTENSIONS_GALLERY='{}' setsid "$cs" --auth none --bind-addr "127.0.0.1:$port" --disable-telemetry \
+  --extensions-dir "$demo/extensions" --user-data-dir "$demo/data" "$PWD/test/demo" >"$demo/code-server.log" 2>&1 &
+echo $! >"$demo/pid"
+for _ in $(seq 60); do
+  node -e 'require("http").get(process.argv[1], (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1))' "http://127.0.0.1:$port/healthz" && break
+  sleep 1
+done
 echo
+echo "VS Code with Slurm ML: http://127.0.0.1:$port/?folder=$PWD/test/demo"
+echo "  (the Slurm ML activity bar shows the cluster, the jobs above and the digits model; stop it: kill \$(cat $demo/pid))"
 echo "The daemon keeps running; try: $cli jobs, $cli logs ID, $cli models, $cli rollback digits, $cli daemon stop"

@@ -7,9 +7,14 @@
 // 2. the daemon's CPU time for one cycle at 10,000 jobs (replayed: no SSH);
 // 3. a status refresh over the daemon's warm SSH session vs `ssh host squeue`
 //    with a new connection each time, against the real sshd;
-// 4. jobs/list over the in-memory transport with 10,000 jobs in the registry.
+// 4. jobs/list over the in-memory transport with 10,000 jobs in the registry;
+// 5. runtime estimates (test/bench/runtime.ts): training the runtime model on
+//    100,000 LANL-CM5 jobs (time, peak memory), one estimate inside the daemon
+//    and over its WebSocket (real daemon, local cluster), batch throughput.
 //
-// `--no-cluster` runs only the replayed parts, from the recorded fixtures.
+// `--no-cluster` runs only the replayed parts, from the recorded fixtures (and
+// the runtime part without its WebSocket figure). `--no-runtime` leaves the
+// runtime part out; `--runtime-only` runs only it.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -30,9 +35,12 @@ import { loadClusterEnv, type ClusterEnv } from '../integration/clusterEnv';
 import { fixture, jobIdOf } from '../fixtures/slurm/fixtures';
 import { ReplaySession, firstRow, rowMaker, toolOf, type RowTemplate } from './replay';
 import { bytes, measure, median, ms, progress, quantile, round, table, type Row } from './util';
+import { batchFigures, GOALS as RT, inDaemonFigures, trainFigures, wsFigures, type BatchFigures, type InDaemonFigures, type Latency, type TrainFigures, type Trained, type WsFigures } from './runtime';
 
 const argv = new Set(process.argv.slice(2));
 const useCluster = !argv.has('--no-cluster');
+const runtimeOnly = argv.has('--runtime-only');
+const useRuntime = !argv.has('--no-runtime');
 const REAL_COUNTS = [10, 1000] as const;
 const REPLAY_COUNT = 10_000;
 const STEADY_RUNS_REAL = 5;
@@ -449,6 +457,7 @@ function main(): Promise<number> {
   const real: RealCase[] = [];
   let refresh: RefreshFigures | undefined;
   let replayed: ReplayCase | undefined;
+  const rt: { train?: TrainFigures; inDaemon?: InDaemonFigures; ws?: WsFigures | { skipped: string }; batch?: BatchFigures; seconds?: number } = {};
 
   const cleanUp = async () => {
     try {
@@ -469,8 +478,52 @@ function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  // First, so the process's RSS high-water mark is the training's and not the 10,000-job replay's.
+  const runtimePart = async (): Promise<void> => {
+    const t0 = performance.now();
+    let trained: Trained | undefined;
+    try {
+      progress('runtime: reading the LANL-CM5 trace and training the runtime model on 100,000 jobs');
+      trained = await trainFigures();
+      rt.train = trained.figures;
+    } catch (err) {
+      errors.push(`runtime training: ${(err as Error).stack ?? err}`);
+    }
+    if (trained) {
+      try {
+        progress('runtime: single estimates in an in-process daemon');
+        rt.inDaemon = await inDaemonFigures(newApp, dir, trained);
+      } catch (err) {
+        errors.push(`runtime estimate in the daemon: ${(err as Error).stack ?? err}`);
+      }
+      try {
+        progress('runtime: batch throughput');
+        rt.batch = await batchFigures(trained);
+      } catch (err) {
+        errors.push(`runtime batch: ${(err as Error).message}`);
+      }
+    }
+    if (!useCluster) rt.ws = { skipped: '--no-cluster' };
+    else if (!fs.existsSync(path.join(__dirname, '..', '..', 'dist', 'daemon.js'))) rt.ws = { skipped: 'no dist/daemon.js (npm run build)' };
+    else {
+      try {
+        const env = loadClusterEnv();
+        progress('runtime: estimates over the WebSocket of a real daemon');
+        rt.ws = await wsFigures(env, dir);
+      } catch (err) {
+        errors.push(`runtime over the WebSocket: ${(err as Error).message}`);
+      }
+    }
+    rt.seconds = (performance.now() - t0) / 1000;
+  };
+
   const run = async (): Promise<void> => {
     const started = performance.now();
+    if (useRuntime) await runtimePart();
+    if (runtimeOnly) {
+      result.totalSeconds = round((performance.now() - started) / 1000, 1);
+      return;
+    }
     if (useCluster) {
       try {
         const env = loadClusterEnv();
@@ -647,6 +700,91 @@ function main(): Promise<number> {
         });
       }
 
+      // Runtime estimates.
+      const lat = (l: Latency) => `p50 ${ms(l.p50Ms)}, p99 ${ms(l.p99Ms)}`;
+      const rate = (r: number) => `${Math.round(r).toLocaleString('en-US')} rows/s`;
+      if (rt.train) {
+        const t = rt.train;
+        const jobs = t.trainJobs.toLocaleString('en-US');
+        rows.push({
+          figure: 'runtime model: training',
+          jobs,
+          source: 'LANL-CM5',
+          value: `${(t.trainMs / 1000).toFixed(1)} s`,
+          goal: `≤ ${RT.trainSeconds} s`,
+          met: t.trainMs / 1000 <= RT.trainSeconds,
+          note: `${t.where}; 3 quantiles × ${t.options.trees} trees ≤ ${t.options.maxLeaves} leaves (defaults), ${t.trees} trees; before it: trace read ${ms(t.readMs)}, features ${ms(t.featuresMs)} (${t.traceJobs.toLocaleString('en-US')} jobs)`,
+        });
+        rows.push({
+          figure: 'runtime model: peak memory',
+          jobs,
+          source: 'LANL-CM5',
+          value: `${Math.round(t.maxRssMB)} MiB`,
+          goal: `≤ ${RT.trainMB} MB`,
+          met: t.maxRssMB * 1.048576 <= RT.trainMB,
+          note: `process maxRSS (resourceUsage) since start: tsx, trace, features, training${t.sampledPeakMB !== null ? `; RSS sampled /50 ms during training: ${Math.round(t.rssBeforeMB)} → peak ${Math.round(t.sampledPeakMB)} MiB` : ''}`,
+        });
+      }
+      if (rt.inDaemon) {
+        const d = rt.inDaemon;
+        const jobs = d.historyJobs.toLocaleString('en-US');
+        rows.push({
+          figure: 'estimate, in the daemon',
+          jobs,
+          source: 'in-process',
+          value: lat(d.service),
+          goal: `p99 ≤ ${RT.inDaemonP99Ms} ms`,
+          met: d.service.p99Ms <= RT.inDaemonP99Ms,
+          note: `RuntimeService.estimate(), ${d.service.runs} runs, source ${d.source}; session stubbed (${d.sessionCalls.join(', ')}), ingest fresh; first ${ms(d.firstMs)} (history of ${jobs} jobs + model load)`,
+        });
+        rows.push({
+          figure: 'estimate, runtime/estimate handler',
+          jobs,
+          source: 'in-memory',
+          value: lat(d.rpc),
+          goal: '',
+          note: `the same through the dispatcher and the in-memory transport (JSON, zod); max ${ms(d.rpc.maxMs)}`,
+        });
+        for (const [label, p] of Object.entries(d.parts)) {
+          rows.push({ figure: `  part: ${label.replace(/ \(.*/, '')}`, jobs, source: 'in-process', value: `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}`, goal: '', note: /\((.*)\)/.exec(label)?.[1] ?? '' });
+        }
+      }
+      if (rt.ws && 'skipped' in rt.ws) notes.push(`runtime estimate over the WebSocket: skipped (${rt.ws.skipped})`);
+      else if (rt.ws) {
+        const w = rt.ws;
+        rows.push({
+          figure: 'estimate, over the WebSocket',
+          jobs: 'train' in w.train && 'jobs' in w.train ? w.train.jobs.toLocaleString('en-US') : '—',
+          source: 'real',
+          value: lat(w.ws),
+          goal: `p99 ≤ ${RT.wsP99Ms} ms`,
+          met: w.ws.p99Ms <= RT.wsP99Ms,
+          note: `dist/daemon.js, ${w.ws.runs} sequential, source ${w.source}, max ${ms(w.ws.maxMs)}; first ${ms(w.firstMs)} (SSH, id -un); runtime/train ${'error' in w.train ? `failed: ${w.train.error.slice(0, 120)}` : `${ms(w.train.ms)} (v${w.train.version})`}${w.daemonMaxRssMB !== null ? `; daemon maxRSS ${Math.round(w.daemonMaxRssMB)} MiB` : ''}`,
+        });
+      }
+      if (rt.batch) {
+        const b = rt.batch;
+        const jobs = b.rows.toLocaleString('en-US');
+        rows.push({
+          figure: 'batch, predictCalibrated',
+          jobs,
+          source: 'in-process',
+          value: rate(b.ts.rowsPerSecond),
+          goal: `≥ ${RT.rowsPerSecond.toLocaleString('en-US')} rows/s`,
+          met: b.ts.rowsPerSecond >= RT.rowsPerSecond,
+          note: `median of ${b.ts.runs}: ${ms(b.ts.ms)} for ${jobs} rows, one thread`,
+        });
+        if ('error' in b.onnx) notes.push(`onnxruntime-node batch: ${b.onnx.error}`);
+        else rows.push({
+          figure: 'batch, onnxruntime-node',
+          jobs,
+          source: 'in-process',
+          value: rate(b.onnx.rowsPerSecond),
+          goal: '',
+          note: `median of ${b.onnx.runs} session.run: ${ms(b.onnx.ms)}, intraOpNumThreads 1; exported ${bytes(b.onnx.bytes)}, session load ${ms(b.onnx.loadMs)}; max |Δ| vs TS ${b.onnx.maxAbsDiff.toExponential(1)}`,
+        });
+      }
+
       const out: string[] = [];
       out.push(`slurm-ml bench — ${result.at}, node ${process.version}, ${os.cpus().length} × ${String(result.cpuModel).trim()}${result.slurm ? `, ${result.slurm}` : ''}`);
       out.push('');
@@ -656,6 +794,7 @@ function main(): Promise<number> {
       if (replayed) out.push(`replayed: a RemoteSession answering squeue with real rows, job ids substituted (squeue: ${replayed.templates.squeue}; paths: ${replayed.templates.paths}). No SSH in those figures.`);
       out.push('cpu: process.cpuUsage() (user + system) around Poller.tick(); the database is a WAL file as in the daemon; log level info.');
       if (result.submitHeldJobs) out.push(`setup: ${REAL_COUNTS.at(-1)} held jobs submitted in ${ms((result.submitHeldJobs as { wallMs: number }).wallMs)}; cleanup: ${held?.cancelled ?? 0} cancelled, ${held?.left ?? '?'} of this run's jobs left queued.`);
+      if (rt.seconds !== undefined) out.push(`runtime: LANL-CM5 (Parallel Workloads Archive); y = log runtime; the first ${rt.train?.trainJobs ?? 100_000} jobs in submit order train, the rest calibrate (80 %); part took ${rt.seconds.toFixed(1)} s.`);
       for (const n of notes) out.push(`note: ${n}`);
       for (const e of errors) out.push(`error: ${e}`);
       process.stdout.write(out.join('\n') + '\n');
@@ -674,6 +813,7 @@ function main(): Promise<number> {
           : null,
         statusRefresh: refresh ? { ...refresh, warmP50Ms: round(refresh.warmP50Ms), warmP90Ms: round(refresh.warmP90Ms), coldP50Ms: round(refresh.coldP50Ms), coldP90Ms: round(refresh.coldP90Ms), ratio: round(refresh.ratio), goal: WARM_GOAL_RATIO, met: refresh.ratio >= WARM_GOAL_RATIO } : null,
         rpc: replayed ? { jobs: REPLAY_COUNT, ...replayed.rpc } : null,
+        runtime: useRuntime ? { ...rt, goals: RT } : null,
         cleanup: held ? { comment: held.comment, cancelled: held.cancelled, left: held.left } : null,
         errors,
       });

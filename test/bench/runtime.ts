@@ -1,0 +1,425 @@
+// The bench's "runtime estimates" part: training cost of the runtime model,
+// single-estimate latency inside the daemon and over its WebSocket, and batch
+// throughput. Data: the LANL-CM5 trace (Parallel Workloads Archive) in
+// /work/shared/data/traces, read as `slurm-ml` reads SWF.
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import WebSocket from 'ws';
+import type { App } from '../../daemon/app';
+import type { RemoteSession, ExecResult } from '../../daemon/connections';
+import type { Db } from '../../daemon/db/database';
+import { ModelStore } from '../../daemon/db/models';
+import { createLogger } from '../../daemon/log';
+import { ClustersAdd, Initialize, PROTOCOL_VERSION, RuntimeEstimateRequest, RuntimeTrain, type RuntimeEstimate } from '../../daemon/protocol';
+import { RpcConnection } from '../../daemon/rpc/connection';
+import { createMemoryTransportPair, webSocketTransport } from '../../daemon/rpc/transport';
+import { calibrate, predictCalibrated, type Calibration } from '../../daemon/runtime/conformal';
+import { FEATURE_COUNT, FEATURE_NAMES, featuresOf } from '../../daemon/runtime/features';
+import { GBDT_DEFAULTS, ensemblesOf, modelFromJSON, trainQuantileGbdt, type Dataset, type QuantileModel, type TrainReply, type TrainRequest } from '../../daemon/runtime/gbdt';
+import { JobHistory } from '../../daemon/runtime/history';
+import { exportOnnx } from '../../daemon/runtime/onnxExport';
+import { replayFeatures } from '../../daemon/runtime/replay';
+import { runtimeModelName, RuntimeService } from '../../daemon/runtime/service';
+import { RuntimeStore } from '../../daemon/runtime/store';
+import { readTrace, type JobRecord } from '../../daemon/runtime/traces';
+import { parseSbatchScript } from '../../daemon/slurm/directives';
+import type { ClusterEnv } from '../integration/clusterEnv';
+import { startDaemon, type RunningDaemon } from '../integration/daemonProcess';
+import { measure, median, progress, quantile } from './util';
+
+export const TRACE = process.env.SLURM_ML_BENCH_TRACE ?? '/work/shared/data/traces/LANL-CM5-1994-4.1-cln.swf.gz';
+export const TRAIN_JOBS = 100_000;
+export const QUANTILES = [0.1, 0.5, 0.9];
+export const ESTIMATES = 1_000;
+export const GOALS = { trainSeconds: 60, trainMB: 500, inDaemonP99Ms: 1, wsP99Ms: 5, rowsPerSecond: 100_000 } as const;
+const BUNDLED_WORKER = path.resolve(__dirname, '..', '..', 'dist', 'gbdtWorker.js');
+
+export interface Latency {
+  runs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+function latency(samples: number[]): Latency {
+  return { runs: samples.length, p50Ms: median(samples), p99Ms: quantile(samples, 0.99), maxMs: Math.max(...samples) };
+}
+
+async function timed(n: number, f: () => Promise<unknown> | unknown): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await f();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ 1. training
+
+export interface TrainFigures {
+  traceJobs: number;
+  trainJobs: number;
+  calibrationJobs: number;
+  readMs: number;
+  featuresMs: number;
+  trainMs: number;
+  /** 'worker: dist/gbdtWorker.js' or 'in-thread'. */
+  where: string;
+  /** process.resourceUsage().maxRSS: the process's high-water RSS since it started (everything before too). */
+  maxRssMB: number;
+  /** RSS just before training, and the highest RSS sampled every 50 ms during it (worker only: in-thread blocks the sampler). */
+  rssBeforeMB: number;
+  sampledPeakMB: number | null;
+  trees: number;
+  options: typeof GBDT_DEFAULTS;
+}
+
+export interface Trained {
+  figures: TrainFigures;
+  model: QuantileModel;
+  calibration: Calibration;
+  /** Features of the training rows (a copy kept for the batch figure). */
+  X: Float64Array;
+  jobs: JobRecord[];
+}
+
+/** What trainInWorker does in the daemon, with the bundled worker the daemon ships (dist/gbdtWorker.js). */
+function trainInBundledWorker(data: Dataset, opts: TrainRequest['opts']): Promise<QuantileModel> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(BUNDLED_WORKER);
+    let settled = false;
+    const done = (err: Error | null, m?: QuantileModel) => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      if (err) reject(err);
+      else resolve(m!);
+    };
+    worker.on('message', (m: TrainReply) => {
+      if (!m.ok) return done(new Error(`gbdt training failed: ${m.message}`));
+      try {
+        done(null, modelFromJSON(m.model));
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+    worker.on('error', (err) => done(err));
+    worker.on('exit', (code) => done(new Error(`gbdt worker exited (code ${code}) before answering`)));
+    const req: TrainRequest = { data, opts };
+    worker.postMessage(req, [data.X.buffer as ArrayBuffer, data.y.buffer as ArrayBuffer]);
+  });
+}
+
+const mb = (bytes: number) => bytes / 1024 / 1024;
+
+export async function trainFigures(): Promise<Trained> {
+  const read = await measure(() => readTrace(TRACE));
+  const trace = read.value;
+  const feats = await measure(async () => replayFeatures(trace.jobs, trace.info.utcOffsetSeconds));
+  const f = feats.value;
+  const n = Math.min(TRAIN_JOBS, f.jobs.length);
+  const y = Float64Array.from(f.jobs, (j) => Math.log(j.runtime));
+  const slice = (from: number, to: number): Dataset => ({
+    n: to - from,
+    d: FEATURE_COUNT,
+    X: f.X.slice(from * FEATURE_COUNT, to * FEATURE_COUNT),
+    y: y.slice(from, to),
+    featureNames: [...FEATURE_NAMES],
+  });
+  const train = slice(0, n);
+  const X = train.X.slice();
+  const opts = { quantiles: QUANTILES, seed: 1 };
+  const useWorker = fs.existsSync(BUNDLED_WORKER);
+  const rssBefore = process.memoryUsage.rss();
+  let peak = rssBefore;
+  const sampler = useWorker ? setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50) : undefined;
+  let t: Awaited<ReturnType<typeof measure<QuantileModel>>>;
+  try {
+    t = await measure(async () => (useWorker ? trainInBundledWorker(train, opts) : trainQuantileGbdt(train, opts)));
+  } finally {
+    if (sampler) clearInterval(sampler);
+  }
+  const model = t.value;
+  // The trace's jobs after the first 100,000 calibrate the interval, as train() does with its 15 %.
+  const calibration: Calibration = n < f.jobs.length ? calibrate(model, slice(n, f.jobs.length), 0.8) : { lower: 0, upper: 0, coverage: 0.8 };
+  const trees = ensemblesOf(model).reduce((s, e) => s + e.trees.length, 0);
+  return {
+    figures: {
+      traceJobs: f.jobs.length,
+      trainJobs: n,
+      calibrationJobs: f.jobs.length - n,
+      readMs: read.wallMs,
+      featuresMs: feats.wallMs,
+      trainMs: t.wallMs,
+      where: useWorker ? `worker: ${path.relative(process.cwd(), BUNDLED_WORKER)}` : 'in-thread (no dist/gbdtWorker.js)',
+      maxRssMB: process.resourceUsage().maxRSS / 1024,
+      rssBeforeMB: mb(rssBefore),
+      sampledPeakMB: useWorker ? mb(peak) : null,
+      trees,
+      options: GBDT_DEFAULTS,
+    },
+    model,
+    calibration,
+    X,
+    jobs: f.jobs,
+  };
+}
+
+// ------------------------------------------------------------ 2. in the daemon (in-process app)
+
+/** The trace's busiest user and one of their applications: the estimate has history to read. */
+function busiest(jobs: readonly JobRecord[]): { user: string; jobName: string } {
+  const count = new Map<string, number>();
+  for (const j of jobs) count.set(j.user, (count.get(j.user) ?? 0) + 1);
+  const user = [...count].sort((a, b) => b[1] - a[1])[0]![0];
+  const jobName = [...jobs].reverse().find((j) => j.user === user)?.jobName ?? '';
+  return { user, jobName };
+}
+
+function script(jobName: string): string {
+  return ['#!/bin/bash', `#SBATCH --job-name=${jobName || 'bench'}`, '#SBATCH --time=01:00:00', '#SBATCH --ntasks=32', '#SBATCH --mem=4G', 'srun ./a.out', ''].join('\n');
+}
+
+/** A session for `id -un` and an empty sacct; counts what it is asked. */
+class StubSession implements RemoteSession {
+  readonly hostKeyFingerprint = undefined;
+  readonly calls: string[] = [];
+  constructor(private readonly user: string) {}
+  async exec(argv: string[]): Promise<ExecResult> {
+    this.calls.push(argv[0] ?? '');
+    if (argv[0] === 'id') return { code: 0, signal: null, stdout: `${this.user}\n`, stderr: '' };
+    if (argv.includes('sacct')) return { code: 0, signal: null, stdout: '', stderr: '' };
+    return { code: 127, signal: null, stdout: '', stderr: `bench stub: ${argv.join(' ')}\n` };
+  }
+  async homeDir(): Promise<string> {
+    return '/home/bench';
+  }
+  writeFile(): Promise<void> {
+    return Promise.reject(new Error('bench stub: no files'));
+  }
+  mkdirp(): Promise<void> {
+    return Promise.reject(new Error('bench stub: no files'));
+  }
+  readRange(): Promise<Buffer> {
+    return Promise.reject(new Error('bench stub: no files'));
+  }
+  stat(): Promise<{ size: number; mtime: number }> {
+    return Promise.reject(new Error('bench stub: no files'));
+  }
+}
+
+export interface InDaemonFigures {
+  historyJobs: number;
+  setupMs: number;
+  firstMs: number;
+  /** RuntimeService.estimate() called directly (session lookup, ingest freshness check, estimateOne). */
+  service: Latency;
+  /** runtime/estimate over the in-memory transport: + JSON, zod and the dispatcher. */
+  rpc: Latency;
+  source: string;
+  /** Pieces of one estimate, p50 / p99 over the same number of runs. */
+  parts: Record<string, { p50Ms: number; p99Ms: number }>;
+  sessionCalls: string[];
+}
+
+export async function inDaemonFigures(newApp: (dir: string, name: string) => { app: App; db: Db }, dir: string, t: Trained): Promise<InDaemonFigures> {
+  const setup0 = performance.now();
+  const { app, db } = newApp(dir, 'runtime');
+  const clients: { close(): void }[] = [];
+  try {
+    const name = 'bench-rt';
+    const cluster = app.clusters.add({ name, host: '127.0.0.1', port: 22, user: 'bench', knownHostsFile: path.join(dir, 'known_hosts') });
+    const who = busiest(t.jobs);
+    const stub = new StubSession(who.user);
+    app.connections.session = async () => stub;
+    // The cluster's finished jobs, and an ingest just done (an empty sacct answer sets the watermark to now).
+    const store = new RuntimeStore(db);
+    store.add(cluster.id, t.jobs);
+    await store.ingest(cluster, stub);
+    // The trained model registered and promoted the way RuntimeService.train does.
+    const models = new ModelStore(db);
+    const modelName = runtimeModelName(name);
+    const modelDir = path.join(dir, 'runtime-models', modelName, randomUUID());
+    fs.mkdirSync(modelDir, { recursive: true });
+    const file = path.join(modelDir, 'model.json');
+    fs.writeFileSync(file, JSON.stringify({ model: t.model.toJSON(), calibration: t.calibration }));
+    const v = models.registerVersion({
+      model: modelName,
+      clusterId: cluster.id,
+      artifactPath: modelDir,
+      artifacts: [{ path: file, size: fs.statSync(file).size }],
+      metrics: { training_jobs: t.figures.trainJobs },
+      trainingJobId: null,
+      gitCommit: null,
+      tags: { kind: 'runtime' },
+    });
+    models.promote({ name: modelName, version: v.version, alias: 'prod', who: 'bench', reason: 'bench' });
+    // The daemon's RuntimeService is inside createApp; this one has the same dependencies and database.
+    const service = new RuntimeService({ clusters: app.clusters, connections: app.connections, store, models, modelsDir: path.join(dir, 'runtime-models'), log: createLogger({ level: 'warn', write() {} }), worker: false });
+    const [serverEnd, clientEnd] = createMemoryTransportPair();
+    app.dispatcher.attach(serverEnd);
+    const client = new RpcConnection(clientEnd, { requestTimeoutMs: 120_000 });
+    clients.push(client);
+    await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'bench-runtime' });
+    const setupMs = performance.now() - setup0;
+
+    const p = { cluster: name, script: script(who.jobName), sbatchArgs: [] as string[], expectedStart: false };
+    // First: reads every stored job into the history and loads the model.
+    const first = await measure(() => client.request(RuntimeEstimateRequest, p));
+    const e: RuntimeEstimate = first.value;
+    await service.estimate(p);
+    // Warm-up, untimed, then alternated so drift affects both alike.
+    for (let i = 0; i < 100; i++) {
+      await service.estimate(p);
+      await client.request(RuntimeEstimateRequest, p);
+    }
+    const svc: number[] = [];
+    const rpc: number[] = [];
+    for (let i = 0; i < ESTIMATES; i++) {
+      let t0 = performance.now();
+      await service.estimate(p);
+      svc.push(performance.now() - t0);
+      t0 = performance.now();
+      await client.request(RuntimeEstimateRequest, p);
+      rpc.push(performance.now() - t0);
+    }
+
+    // Where one estimate's time goes, each piece on its own.
+    const parsed = parseSbatchScript(p.script, []);
+    const history = new JobHistory();
+    for (const j of store.jobs(cluster.id).sort((a, b) => a.end - b.end)) history.ended(j);
+    const req = parsed.request;
+    const job = { id: '', user: who.user, jobName: req.jobName ?? '', submit: Math.floor(Date.now() / 1000), requestedTime: req.timeLimitSeconds, cpus: req.totalCpus, nodes: req.nodes?.min ?? null, memMB: req.memMB, gpus: req.gpus, partition: req.partition, qos: req.qos, account: req.account };
+    const x = featuresOf(job, history);
+    const parts: InDaemonFigures['parts'] = {};
+    const part = async (label: string, f: () => unknown) => {
+      const s = await timed(ESTIMATES, f);
+      parts[label] = { p50Ms: median(s), p99Ms: quantile(s, 0.99) };
+    };
+    await part('parseSbatchScript', () => parseSbatchScript(p.script, []));
+    await part('RuntimeStore.count (per estimate: is the history cache current?)', () => store.count(cluster.id));
+    await part('ModelStore aliasHolder + resolve (per estimate: which version is prod?)', () => {
+      models.aliasHolder(modelName, 'prod');
+      return models.resolve(`${modelName}@prod`);
+    });
+    await part('RuntimeStore.ingestState (per estimate: is ingest due?)', () => store.ingestState(cluster.id));
+    await part('featuresOf', () => featuresOf(job, history));
+    await part('predictCalibrated, 1 row', () => predictCalibrated(t.model, x, 1, t.calibration));
+    return {
+      historyJobs: t.jobs.length,
+      setupMs,
+      firstMs: first.wallMs,
+      service: latency(svc),
+      rpc: latency(rpc),
+      source: `${e.source}${e.modelVersion !== null ? ` v${e.modelVersion}` : ''}`,
+      parts,
+      sessionCalls: [...new Set(stub.calls)],
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await app.close();
+    db.close();
+  }
+}
+
+// ------------------------------------------------------------ 3. over the WebSocket (real daemon, local cluster)
+
+export interface WsFigures {
+  connectMs: number;
+  train: { ms: number; jobs: number; version: number; promoted: boolean } | { error: string };
+  /** The first estimate: connects over SSH, ingests accounting when due, asks `id -un`. */
+  firstMs: number;
+  ws: Latency;
+  source: string;
+  daemonMaxRssMB: number | null;
+}
+
+async function wsClient(d: RunningDaemon): Promise<RpcConnection> {
+  const ws = new WebSocket(`ws://127.0.0.1:${d.port}/`, { headers: { Authorization: `Bearer ${d.token}` }, handshakeTimeout: 5000 });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+  const c = new RpcConnection(webSocketTransport(ws), { requestTimeoutMs: 300_000 });
+  await c.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'bench-ws' });
+  return c;
+}
+
+function rssOf(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function wsFigures(env: ClusterEnv, dir: string): Promise<WsFigures> {
+  const d = await startDaemon({ stateDir: path.join(dir, 'ws-state') });
+  let c: RpcConnection | undefined;
+  try {
+    const conn = await measure(() => wsClient(d));
+    c = conn.value;
+    await c.request(ClustersAdd, { name: 'local', host: env.host, port: env.port, user: env.user, identityFile: env.identityFile, knownHostsFile: env.knownHostsFile });
+    let train: WsFigures['train'];
+    try {
+      progress('runtime: runtime/train on the local cluster (reads its accounting)');
+      const r = await measure(() => c!.request(RuntimeTrain, { cluster: 'local' }));
+      train = { ms: r.wallMs, jobs: r.value.jobs, version: r.value.version, promoted: r.value.promoted };
+    } catch (err) {
+      train = { error: (err as Error).message };
+    }
+    const p = { cluster: 'local', script: script('bench'), sbatchArgs: [], expectedStart: false };
+    const first = await measure(() => c!.request(RuntimeEstimateRequest, p));
+    const samples = await timed(ESTIMATES, () => c!.request(RuntimeEstimateRequest, p));
+    const e = first.value;
+    return {
+      connectMs: conn.wallMs,
+      train,
+      firstMs: first.wallMs,
+      ws: latency(samples),
+      source: `${e.source}${e.modelVersion !== null ? ` v${e.modelVersion}` : ''}`,
+      daemonMaxRssMB: rssOf(d.pid),
+    };
+  } finally {
+    c?.close();
+    await d.stop();
+  }
+}
+
+// ------------------------------------------------------------ 4. batch throughput
+
+export interface BatchFigures {
+  rows: number;
+  ts: { ms: number; rowsPerSecond: number; runs: number };
+  onnx: { ms: number; rowsPerSecond: number; runs: number; loadMs: number; bytes: number; maxAbsDiff: number } | { error: string };
+}
+
+export async function batchFigures(t: Trained): Promise<BatchFigures> {
+  const n = t.figures.trainJobs;
+  let ref: Float64Array = new Float64Array(0);
+  const tsRuns = await timed(3, () => (ref = predictCalibrated(t.model, t.X, n, t.calibration)));
+  const tsMs = median(tsRuns);
+  let onnx: BatchFigures['onnx'];
+  try {
+    const ort = await import('onnxruntime-node');
+    const bytes = exportOnnx(t.model, t.calibration);
+    const load = await measure(() => ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 }));
+    const session = load.value;
+    const input = new ort.Tensor('float32', Float32Array.from(t.X), [n, FEATURE_COUNT]);
+    let out: Float32Array = new Float32Array(0);
+    const runs = await timed(3, async () => (out = (await session.run({ input })).quantiles!.data as Float32Array));
+    let maxAbsDiff = 0;
+    for (let i = 0; i < out.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(out[i]! - ref[i]!));
+    await session.release();
+    const ms = median(runs);
+    onnx = { ms, rowsPerSecond: (n / ms) * 1000, runs: runs.length, loadMs: load.wallMs, bytes: bytes.length, maxAbsDiff };
+  } catch (err) {
+    onnx = { error: (err as Error).message };
+  }
+  return { rows: n, ts: { ms: tsMs, rowsPerSecond: (n / tsMs) * 1000, runs: tsRuns.length }, onnx };
+}
