@@ -62,7 +62,11 @@ cache=${SLURM_ML_CACHE:-$HOME/.cache/slurm-ml}
 cs=$cache/code-server/node_modules/.bin/code-server
 demo=$cache/demo-editor
 port=${SLURM_ML_DEMO_PORT:-8080}
-mkdir -p "$demo"
+mkdir -p "$demo/data/User"
+# A demo on the user's own sample: no workspace-trust prompt, no welcome page.
+cat >"$demo/data/User/settings.json" <<'JSON'
+{ "security.workspace.trust.enabled": false, "workbench.startupEditor": "none", "telemetry.telemetryLevel": "off" }
+JSON
 if [ -f "$demo/pid" ] && kill -0 "$(cat "$demo/pid")" 2>/dev/null; then
   kill "$(cat "$demo/pid")" && sleep 1
 fi

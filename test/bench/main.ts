@@ -35,7 +35,7 @@ import { loadClusterEnv, type ClusterEnv } from '../integration/clusterEnv';
 import { fixture, jobIdOf } from '../fixtures/slurm/fixtures';
 import { ReplaySession, firstRow, rowMaker, toolOf, type RowTemplate } from './replay';
 import { bytes, measure, median, ms, progress, quantile, round, table, type Row } from './util';
-import { batchFigures, GOALS as RT, inDaemonFigures, trainFigures, wsFigures, type BatchFigures, type InDaemonFigures, type Latency, type TrainFigures, type Trained, type WsFigures } from './runtime';
+import { batchFigures, GOALS as RT, WARMUP as RT_WARMUP, inDaemonFigures, trainFigures, wsFigures, type BatchFigures, type InDaemonFigures, type Latency, type TrainFigures, type Trained, type WsFigures } from './runtime';
 
 const argv = new Set(process.argv.slice(2));
 const useCluster = !argv.has('--no-cluster');
@@ -735,7 +735,7 @@ function main(): Promise<number> {
           value: lat(d.service),
           goal: `p99 ≤ ${RT.inDaemonP99Ms} ms`,
           met: d.service.p99Ms <= RT.inDaemonP99Ms,
-          note: `RuntimeService.estimate(), ${d.service.runs} runs, source ${d.source}; session stubbed (${d.sessionCalls.join(', ')}), ingest fresh; first ${ms(d.firstMs)} (history of ${jobs} jobs + model load)`,
+          note: `RuntimeService.estimate(), ${d.service.runs} runs after ${RT_WARMUP} untimed, source ${d.source}; session stubbed (asked: ${d.sessionCalls.join(', ') || 'nothing'}), ingest fresh; first ${ms(d.firstMs)} (history of ${jobs} jobs + model load)`,
         });
         rows.push({
           figure: 'estimate, runtime/estimate handler',
@@ -754,12 +754,12 @@ function main(): Promise<number> {
         const w = rt.ws;
         rows.push({
           figure: 'estimate, over the WebSocket',
-          jobs: 'train' in w.train && 'jobs' in w.train ? w.train.jobs.toLocaleString('en-US') : '—',
+          jobs: 'jobs' in w.train ? w.train.jobs.toLocaleString('en-US') : '—',
           source: 'real',
           value: lat(w.ws),
           goal: `p99 ≤ ${RT.wsP99Ms} ms`,
           met: w.ws.p99Ms <= RT.wsP99Ms,
-          note: `dist/daemon.js, ${w.ws.runs} sequential, source ${w.source}, max ${ms(w.ws.maxMs)}; first ${ms(w.firstMs)} (SSH, id -un); runtime/train ${'error' in w.train ? `failed: ${w.train.error.slice(0, 120)}` : `${ms(w.train.ms)} (v${w.train.version})`}${w.daemonMaxRssMB !== null ? `; daemon maxRSS ${Math.round(w.daemonMaxRssMB)} MiB` : ''}`,
+          note: `dist/daemon.js, ${w.ws.runs} sequential after ${RT_WARMUP} untimed, source ${w.source}, max ${ms(w.ws.maxMs)}; first ${ms(w.firstMs)} (id -un over SSH); before it, runtime/train connected, read sacct and trained: ${'error' in w.train ? `failed: ${w.train.error.slice(0, 120)}` : `${ms(w.train.ms)} (v${w.train.version}, ${w.train.jobs} jobs)`}${w.daemonMaxRssMB !== null ? `; daemon maxRSS ${Math.round(w.daemonMaxRssMB)} MiB` : ''}`,
         });
       }
       if (rt.batch) {
@@ -772,7 +772,7 @@ function main(): Promise<number> {
           value: rate(b.ts.rowsPerSecond),
           goal: `≥ ${RT.rowsPerSecond.toLocaleString('en-US')} rows/s`,
           met: b.ts.rowsPerSecond >= RT.rowsPerSecond,
-          note: `median of ${b.ts.runs}: ${ms(b.ts.ms)} for ${jobs} rows, one thread`,
+          note: `${ms(b.ts.ms)} for ${jobs} rows, one thread: predict ${ms(b.ts.predictMs)} + applyCalibration ${ms(b.ts.calibrationMs)}`,
         });
         if ('error' in b.onnx) notes.push(`onnxruntime-node batch: ${b.onnx.error}`);
         else rows.push({
@@ -781,7 +781,7 @@ function main(): Promise<number> {
           source: 'in-process',
           value: rate(b.onnx.rowsPerSecond),
           goal: '',
-          note: `median of ${b.onnx.runs} session.run: ${ms(b.onnx.ms)}, intraOpNumThreads 1; exported ${bytes(b.onnx.bytes)}, session load ${ms(b.onnx.loadMs)}; max |Δ| vs TS ${b.onnx.maxAbsDiff.toExponential(1)}`,
+          note: `${b.onnx.runs} session.run: ${ms(b.onnx.ms)}, intraOpNumThreads 1; exported ${bytes(b.onnx.bytes)}, session load ${ms(b.onnx.loadMs)}; max |Δ| vs TS ${b.onnx.maxAbsDiff.toExponential(1)}`,
         });
       }
 

@@ -15,7 +15,7 @@ import { createLogger } from '../../daemon/log';
 import { ClustersAdd, Initialize, PROTOCOL_VERSION, RuntimeEstimateRequest, RuntimeTrain, type RuntimeEstimate } from '../../daemon/protocol';
 import { RpcConnection } from '../../daemon/rpc/connection';
 import { createMemoryTransportPair, webSocketTransport } from '../../daemon/rpc/transport';
-import { calibrate, predictCalibrated, type Calibration } from '../../daemon/runtime/conformal';
+import { applyCalibration, calibrate, predictCalibrated, type Calibration } from '../../daemon/runtime/conformal';
 import { FEATURE_COUNT, FEATURE_NAMES, featuresOf } from '../../daemon/runtime/features';
 import { GBDT_DEFAULTS, ensemblesOf, modelFromJSON, trainQuantileGbdt, type Dataset, type QuantileModel, type TrainReply, type TrainRequest } from '../../daemon/runtime/gbdt';
 import { JobHistory } from '../../daemon/runtime/history';
@@ -33,6 +33,8 @@ export const TRACE = process.env.SLURM_ML_BENCH_TRACE ?? '/work/shared/data/trac
 export const TRAIN_JOBS = 100_000;
 export const QUANTILES = [0.1, 0.5, 0.9];
 export const ESTIMATES = 1_000;
+/** Untimed estimates before the timed ones (JIT, caches). */
+export const WARMUP = 50;
 export const GOALS = { trainSeconds: 60, trainMB: 500, inDaemonP99Ms: 1, wsP99Ms: 5, rowsPerSecond: 100_000 } as const;
 const BUNDLED_WORKER = path.resolve(__dirname, '..', '..', 'dist', 'gbdtWorker.js');
 
@@ -220,9 +222,10 @@ export interface InDaemonFigures {
   /** runtime/estimate over the in-memory transport: + JSON, zod and the dispatcher. */
   rpc: Latency;
   source: string;
+  /** What the stubbed session was asked during the estimates (after the first). */
+  sessionCalls: string[];
   /** Pieces of one estimate, p50 / p99 over the same number of runs. */
   parts: Record<string, { p50Ms: number; p99Ms: number }>;
-  sessionCalls: string[];
 }
 
 export async function inDaemonFigures(newApp: (dir: string, name: string) => { app: App; db: Db }, dir: string, t: Trained): Promise<InDaemonFigures> {
@@ -272,7 +275,8 @@ export async function inDaemonFigures(newApp: (dir: string, name: string) => { a
     const e: RuntimeEstimate = first.value;
     await service.estimate(p);
     // Warm-up, untimed, then alternated so drift affects both alike.
-    for (let i = 0; i < 100; i++) {
+    stub.calls.length = 0;
+    for (let i = 0; i < WARMUP; i++) {
       await service.estimate(p);
       await client.request(RuntimeEstimateRequest, p);
     }
@@ -375,6 +379,8 @@ export async function wsFigures(env: ClusterEnv, dir: string): Promise<WsFigures
     }
     const p = { cluster: 'local', script: script('bench'), sbatchArgs: [], expectedStart: false };
     const first = await measure(() => c!.request(RuntimeEstimateRequest, p));
+    // Warm-up, untimed, as in the in-process figure.
+    for (let i = 0; i < WARMUP; i++) await c.request(RuntimeEstimateRequest, p);
     const samples = await timed(ESTIMATES, () => c!.request(RuntimeEstimateRequest, p));
     const e = first.value;
     return {
@@ -395,15 +401,19 @@ export async function wsFigures(env: ClusterEnv, dir: string): Promise<WsFigures
 
 export interface BatchFigures {
   rows: number;
-  ts: { ms: number; rowsPerSecond: number; runs: number };
+  /** predictCalibrated = model.predict + applyCalibration, timed apart; one run. */
+  ts: { ms: number; rowsPerSecond: number; runs: number; predictMs: number; calibrationMs: number };
   onnx: { ms: number; rowsPerSecond: number; runs: number; loadMs: number; bytes: number; maxAbsDiff: number } | { error: string };
 }
 
 export async function batchFigures(t: Trained): Promise<BatchFigures> {
   const n = t.figures.trainJobs;
-  let ref: Float64Array = new Float64Array(0);
-  const tsRuns = await timed(3, () => (ref = predictCalibrated(t.model, t.X, n, t.calibration)));
-  const tsMs = median(tsRuns);
+  // predictCalibrated(model, X, n, c) is exactly applyCalibration(model.predict(X, n), ...): its two halves, timed apart.
+  const p = await measure(async () => t.model.predict(t.X, n));
+  const c = await measure(async () => applyCalibration(p.value, n, t.model.quantiles, t.calibration));
+  const ref = c.value;
+  const tsMs = p.wallMs + c.wallMs;
+  if (predictCalibrated(t.model, t.X.subarray(0, 100 * FEATURE_COUNT), 100, t.calibration).some((v, i) => v !== ref[i])) throw new Error('applyCalibration(predict) differs from predictCalibrated');
   let onnx: BatchFigures['onnx'];
   try {
     const ort = await import('onnxruntime-node');
@@ -412,7 +422,7 @@ export async function batchFigures(t: Trained): Promise<BatchFigures> {
     const session = load.value;
     const input = new ort.Tensor('float32', Float32Array.from(t.X), [n, FEATURE_COUNT]);
     let out: Float32Array = new Float32Array(0);
-    const runs = await timed(3, async () => (out = (await session.run({ input })).quantiles!.data as Float32Array));
+    const runs = await timed(1, async () => (out = (await session.run({ input })).quantiles!.data as Float32Array));
     let maxAbsDiff = 0;
     for (let i = 0; i < out.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(out[i]! - ref[i]!));
     await session.release();
@@ -421,5 +431,5 @@ export async function batchFigures(t: Trained): Promise<BatchFigures> {
   } catch (err) {
     onnx = { error: (err as Error).message };
   }
-  return { rows: n, ts: { ms: tsMs, rowsPerSecond: (n / tsMs) * 1000, runs: tsRuns.length }, onnx };
+  return { rows: n, ts: { ms: tsMs, rowsPerSecond: (n / tsMs) * 1000, runs: 1, predictMs: p.wallMs, calibrationMs: c.wallMs }, onnx };
 }
