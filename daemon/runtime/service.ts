@@ -96,8 +96,8 @@ export function runtimeMetrics(pred: Float64Array, actual: Float64Array): Metric
 }
 
 interface ClusterHistory {
-  /** Jobs in the store when it was built: rebuilt when that changes. */
-  count: number;
+  /** The cluster's ingest generation it was built from: rebuilt after the next ingest. */
+  generation: number;
   history: JobHistory;
 }
 
@@ -124,6 +124,8 @@ export function limitWarnings(limit: number | null, p90: number | null): Runtime
 export class RuntimeService {
   private readonly histories = new Map<string, ClusterHistory>();
   private readonly loaded = new Map<string, LoadedModel>();
+  /** Bumped per cluster by every ingest: what the history caches compare against (counting rows per estimate costs milliseconds). */
+  private readonly generations = new Map<string, number>();
   private readonly users = new Map<string, string>();
   private readonly ingesting = new Map<string, Promise<unknown>>();
 
@@ -135,20 +137,23 @@ export class RuntimeService {
     if (!force && state && Date.now() - Date.parse(state.lastRunAt) < INGEST_EVERY_MS) return;
     let running = this.ingesting.get(cluster.id);
     if (!running) {
-      running = this.d.store.ingest(cluster, session).finally(() => this.ingesting.delete(cluster.id));
+      running = this.d.store.ingest(cluster, session).finally(() => {
+        this.ingesting.delete(cluster.id);
+        this.generations.set(cluster.id, (this.generations.get(cluster.id) ?? 0) + 1);
+      });
       this.ingesting.set(cluster.id, running);
     }
     await running;
   }
 
   private history(cluster: ClusterRecord): JobHistory {
-    const count = this.d.store.count(cluster.id);
+    const generation = this.generations.get(cluster.id) ?? 0;
     const cached = this.histories.get(cluster.id);
-    if (cached && cached.count === count) return cached.history;
+    if (cached && cached.generation === generation) return cached.history;
     const history = new JobHistory();
     // Fed in end order: what was known by now.
     for (const j of this.d.store.jobs(cluster.id).sort((a, b) => a.end - b.end)) history.ended(j);
-    this.histories.set(cluster.id, { count, history });
+    this.histories.set(cluster.id, { generation, history });
     return history;
   }
 

@@ -304,7 +304,6 @@ export async function inDaemonFigures(newApp: (dir: string, name: string) => { a
       parts[label] = { p50Ms: median(s), p99Ms: quantile(s, 0.99) };
     };
     await part('parseSbatchScript', () => parseSbatchScript(p.script, []));
-    await part('RuntimeStore.count (per estimate: is the history cache current?)', () => store.count(cluster.id));
     await part('ModelStore aliasHolder + resolve (per estimate: which version is prod?)', () => {
       models.aliasHolder(modelName, 'prod');
       return models.resolve(`${modelName}@prod`);
