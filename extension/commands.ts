@@ -24,6 +24,7 @@ import {
   ModelsRollback,
   ModelsTry,
   PredictSubmit,
+  RuntimeEstimateRequest,
   TemplatesList,
   TrainSubmit,
   type ClusterConfig,
@@ -35,6 +36,8 @@ import {
 } from '../daemon/protocol';
 import { RpcError } from '../daemon/rpc/connection';
 import { DaemonUnavailable, errorMessage, type DaemonConnection } from './daemon';
+import type { EditorEstimates } from './estimates';
+import { estimateDetails, findTimeDirective, splitLines } from './model/estimates';
 import { formatMetric } from './model/models';
 import { validateClusterField, validateClusterName, validateModelName, validatePort, validateVariable, variablePrompt, variableValue } from './model/inputs';
 import type { ClusterNode, ClustersTree, JobsNode, JobsTree, ModelsNode, ModelsTree } from './trees';
@@ -46,6 +49,7 @@ export interface Services {
   clusters: ClustersTree;
   jobs: JobsTree;
   models: ModelsTree;
+  estimates?: EditorEstimates;
 }
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
@@ -109,7 +113,34 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const chosen = await vscode.window.showQuickPick(items, { title: `Slurm ML — daemon ${state.kind}${'pid' in state ? ` (pid ${state.pid})` : ''}` });
     if (chosen) await vscode.commands.executeCommand(chosen.command);
   });
-  for (const id of ['slurmMl.estimateRuntime', 'slurmMl.openDashboard', 'slurmMl.retrainRuntimeModel']) {
+  withDaemon('slurmMl.estimateRuntime', async (arg) => {
+    const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+    if (!uri) throw new Error('open an sbatch script in the editor first.');
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const script = doc.getText();
+    if (!script.trim()) throw new Error(`${path.basename(uri.fsPath)} is empty.`);
+    const cluster = await pickCluster(s, 'Estimate Runtime');
+    const name = path.basename(uri.fsPath) || 'script';
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Slurm ML: estimating ${name} on ${cluster}…` }, () =>
+      s.daemon.request(RuntimeEstimateRequest, { cluster, script, sbatchArgs: [], expectedStart: true }, { timeoutMs: 180_000 }),
+    );
+    const details = estimateDetails(r);
+    s.log.info(`estimate of ${name} on ${cluster}: ${details.join('; ')}`);
+    const fix = r.warnings.find((w) => w.kind === 'timeout-risk' && w.suggestedLimit);
+    const time = findTimeDirective(splitLines(script));
+    const actions = [...(fix && time ? ['Use Suggested Limit'] : []), 'Submit'];
+    const show = r.warnings.length || r.problems.some((p) => p.severity === 'error') ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    void show(`Slurm ML: ${name} on ${cluster}: ${details.join(' · ')}`, ...actions).then(async (c) => {
+      if (c === 'Submit') await vscode.commands.executeCommand('slurmMl.submitCurrentScript', uri);
+      else if (c === 'Use Suggested Limit' && fix?.suggestedLimit && time) {
+        const edit = new vscode.WorkspaceEdit();
+        edit.replace(uri, new vscode.Range(time.line, time.start, time.line, time.end), fix.suggestedLimit);
+        await vscode.workspace.applyEdit(edit);
+      }
+    });
+    return r;
+  });
+  for (const id of ['slurmMl.openDashboard', 'slurmMl.retrainRuntimeModel']) {
     plain(id, async () => void vscode.window.showInformationMessage(`Slurm ML: ${titles[id] ?? id} is not available yet.`));
   }
   withDaemon('slurmMl.showDaemonStatus', async () => {

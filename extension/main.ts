@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { DaemonConnection } from './daemon';
+import { EditorEstimates, estimateSelector } from './estimates';
 import { jobEndNotice, type NotificationSetting } from './model/jobs';
 import { StatusBar } from './statusBar';
 import { ClustersTree, JobsTree, ModelsTree } from './trees';
@@ -13,6 +14,7 @@ export interface SlurmMlApi {
   jobs: JobsTree;
   clusters: ClustersTree;
   models: ModelsTree;
+  estimates: EditorEstimates;
 }
 
 export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefined {
@@ -23,11 +25,15 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
     const clusters = new ClustersTree(daemon);
     const jobs = new JobsTree(daemon);
     const models = new ModelsTree(daemon);
+    const estimates = new EditorEstimates(daemon, clusters, log);
     context.subscriptions.push(
       daemon,
       clusters,
       jobs,
       models,
+      estimates,
+      vscode.languages.registerCodeLensProvider(estimateSelector, estimates),
+      vscode.languages.registerCodeActionsProvider(estimateSelector, estimates, { providedCodeActionKinds: EditorEstimates.fixKinds }),
       vscode.window.createTreeView('slurmMl.clusters', { treeDataProvider: clusters, showCollapseAll: false }),
       vscode.window.createTreeView('slurmMl.jobs', { treeDataProvider: jobs, showCollapseAll: true }),
       vscode.window.createTreeView('slurmMl.models', { treeDataProvider: models, showCollapseAll: true }),
@@ -49,11 +55,11 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
         }
       }),
     );
-    registerCommands(context, { daemon, log, clusters, jobs, models });
+    registerCommands(context, { daemon, log, clusters, jobs, models, estimates });
     void vscode.commands.executeCommand('setContext', 'slurmMl.daemonState', 'starting');
     // Not awaited: activation must not wait for SSH or a daemon start.
     void daemon.start();
-    return { daemon, jobs, clusters, models };
+    return { daemon, jobs, clusters, models, estimates };
   } catch (err) {
     // VS Code does not tell the user when activation fails; we do.
     log.error(`activation failed: ${(err as Error)?.stack ?? err}`);

@@ -17,6 +17,7 @@
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { seededRandom } from '../util/random';
 
 export interface Dataset {
   n: number;
@@ -213,18 +214,6 @@ interface Binned {
   bins: Uint8Array;
   /** per feature: upper edge (float32) of each non-missing bin; the last is ALL_FINITE */
   edges: Float64Array[];
-}
-
-/** Seeded PRNG (mulberry32): the same seed draws the same rows on every platform. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Upper bin edges from the (float32) values of one feature: equal-count bins, cut halfway between distinct values. */
@@ -598,7 +587,7 @@ export function trainQuantileGbdt(data: Dataset, opts: TrainOptions): QuantileMo
   for (let qi = 0; qi < opts.quantiles.length; qi++) {
     const alpha = opts.quantiles[qi];
     // Each quantile draws its own rows from the seed, independent of the others.
-    const rand = prng((o.seed ^ Math.imul(qi + 1, 0x9e3779b9)) >>> 0);
+    const rand = seededRandom((o.seed ^ Math.imul(qi + 1, 0x9e3779b9)) >>> 0);
     const base = Math.fround(quantileOf(Float64Array.from(y), alpha));
     F.fill(base);
     const trees: Tree[] = [];

@@ -15,37 +15,10 @@ import { intervalMetrics, pointMetrics, runtimeGoals } from './metrics';
 import type { Goal, IntervalMetrics, PointMetrics } from './metrics';
 import type { JobRecord } from './traces';
 
-// The trainer's interface (daemon/runtime/gbdt.ts, conformal.ts), restated
-// structurally so the replay depends on the shape only.
-export interface Dataset {
-  n: number;
-  d: number;
-  X: Float64Array;
-  y: Float64Array;
-  featureNames: string[];
-}
-export interface TrainOptions {
-  quantiles: number[];
-  trees?: number;
-  maxLeaves?: number;
-  learningRate?: number;
-  minSamplesLeaf?: number;
-  bins?: number;
-  seed?: number;
-  subsample?: number;
-}
-export interface QuantileModel {
-  featureNames: string[];
-  quantiles: number[];
-  predict(X: Float64Array, n: number): Float64Array;
-  toJSON(): unknown;
-}
-/** Offsets added to the lowest and highest quantile's predictions (log scale). */
-export interface Calibration {
-  lower: number;
-  upper: number;
-  coverage: number;
-}
+import type { Dataset, QuantileModel, TrainOptions } from './gbdt';
+import type { Calibration } from './conformal';
+
+export type { Dataset, QuantileModel, TrainOptions, Calibration };
 export type Train = (data: Dataset, opts: TrainOptions) => Promise<QuantileModel> | QuantileModel;
 export type Calibrate = (model: QuantileModel, cal: Dataset, target: number) => Calibration;
 

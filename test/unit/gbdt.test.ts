@@ -7,20 +7,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { modelFromJSON, trainInWorker, trainQuantileGbdt, type Dataset, type QuantileModel } from '../../daemon/runtime/gbdt';
 import { applyCalibration, calibrate, predictCalibrated } from '../../daemon/runtime/conformal';
+import { seededRandom } from '../../daemon/util/random';
 
 const Z = { 0.1: -1.2815515655446004, 0.5: 0, 0.9: 1.2815515655446004 } as const;
 const QS = [0.1, 0.5, 0.9];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -28,7 +19,7 @@ function normal(r: () => number): number {
 
 /** Features: x0, x1 carry the mean, x2 the spread, x3 is NaN for about half the rows (NaN shifts y by +2, its value carries nothing), x4 is noise. */
 function synth(n: number, seed: number): Dataset & { mean: Float64Array; scale: Float64Array } {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const d = 5;
   const X = new Float64Array(n * d);
   const y = new Float64Array(n);

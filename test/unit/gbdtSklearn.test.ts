@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { trainQuantileGbdt, type Dataset } from '../../daemon/runtime/gbdt';
+import { seededRandom } from '../../daemon/util/random';
 
 const PYTHON = '/usr/bin/python3';
 const QS = [0.1, 0.5, 0.9];
@@ -23,20 +24,9 @@ function hasSklearn(): boolean {
   }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Runtime-like data: skewed (log-normal-ish) noise, integer and continuous features, a feature missing for 30 % of rows. */
 function synth(n: number, seed: number): Dataset {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const d = 8;
   const X = new Float64Array(n * d);
   const y = new Float64Array(n);

@@ -12,23 +12,14 @@ import * as ort from 'onnxruntime-node';
 import { trainQuantileGbdt, type Dataset } from '../../daemon/runtime/gbdt';
 import { calibrate, predictCalibrated } from '../../daemon/runtime/conformal';
 import { exportOnnx } from '../../daemon/runtime/onnxExport';
+import { seededRandom } from '../../daemon/util/random';
 
 const PYTHON = '/usr/bin/python3';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Log-runtime-sized targets (up to ~12) so float32 rounding is exercised at its real scale; x2 is NaN for 40 % of rows. */
 function synth(n: number, seed: number): Dataset {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const d = 6;
   const X = new Float64Array(n * d);
   const y = new Float64Array(n);

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shellCommand, shellCommandInDir, shellQuote } from '../../daemon/ssh/quote';
+import { seededRandom } from '../../daemon/util/random';
 
 // Every shell the remote side might plausibly be using that exists here.
 const SHELLS = ['/bin/sh', '/bin/dash', '/bin/bash', '/usr/bin/zsh', '/bin/ksh'].filter((s) => existsSync(s));
@@ -120,20 +121,9 @@ test('a first word that looks like an assignment is run, not assigned', () => {
   );
 });
 
-// Deterministic PRNG (mulberry32) so failures reproduce.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('round trip of random strings (fixed seed)', () => {
-  const rand = rng(0x5eed);
+  const rand = seededRandom(0x5eed);
   // Every ASCII byte except NUL, weighted towards shell metacharacters, plus
   // some multi-byte characters.
   const ascii = Array.from({ length: 127 }, (_, i) => String.fromCharCode(i + 1));

@@ -111,6 +111,43 @@ describe('Slurm ML in VS Code', () => {
     assert.equal(ended.state, 'CANCELLED');
   });
 
+  it('shows the parser\'s problems as diagnostics and the estimate as a CodeLens on sbatch scripts', async () => {
+    const config = vscode.workspace.getConfiguration('slurmMl');
+    await config.update('defaultCluster', clusterName, vscode.ConfigurationTarget.Global);
+    try {
+      const tmp = fs.mkdtempSync(path.join(env.SLURM_ML_VSCODE_TMP ?? '/tmp', 'estimate-'));
+      const bad = path.join(tmp, 'bad.sbatch');
+      fs.writeFileSync(bad, '#!/bin/bash\n#SBATCH --job-name=bad\n#SBATCH --time=soon\necho hi\n');
+      const badDoc = await vscode.workspace.openTextDocument(bad);
+      await vscode.window.showTextDocument(badDoc);
+      const diags = await until('a diagnostic on the --time line', () => {
+        const d = vscode.languages.getDiagnostics(badDoc.uri).filter((x) => x.range.start.line === 2);
+        return d.length ? d : undefined;
+      }, 60_000);
+      assert.equal(diags[0]!.severity, vscode.DiagnosticSeverity.Error);
+      assert.equal(badDoc.getText(diags[0]!.range), 'soon');
+
+      const good = path.join(tmp, 'good.sbatch');
+      fs.writeFileSync(good, '#!/bin/bash\n#SBATCH --job-name=good\n#SBATCH --time=10\necho hi\n');
+      const goodDoc = await vscode.workspace.openTextDocument(good);
+      await vscode.window.showTextDocument(goodDoc);
+      const lens = await until('a CodeLens with the estimate', async () => {
+        const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', goodDoc.uri)) ?? [];
+        return lenses.find((l) => /^(≈|no estimate)/.test(l.command?.title ?? ''));
+      }, 60_000);
+      assert.equal(lens.command!.command, 'slurmMl.submitCurrentScript');
+      assert.match(lens.command!.title, /· Submit$/);
+      assert.deepEqual(vscode.languages.getDiagnostics(goodDoc.uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error), []);
+
+      const e = await vscode.commands.executeCommand<{ timeLimitSeconds: number | null; problems: unknown[] }>('slurmMl.estimateRuntime');
+      assert.ok(e, 'Estimate Runtime returns the estimate');
+      assert.equal(e.timeLimitSeconds, 600);
+      assert.deepEqual(e.problems, []);
+    } finally {
+      await config.update('defaultCluster', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('starts a new daemon when its daemon dies, and the views reload from it', async () => {
     const before = api.daemon.state;
     assert.equal(before.kind, 'connected');
