@@ -135,8 +135,8 @@ export function entryMatchesHost(entry: KnownHostEntry, host: string, port: numb
   return positive;
 }
 
-/** `*` any run of characters, `?` exactly one; everything else literal. */
-function globMatch(s: string, pattern: string): boolean {
+/** `*` any run of characters, `?` exactly one; everything else literal (ssh's host patterns, in known_hosts and ssh_config). */
+export function globMatch(s: string, pattern: string): boolean {
   let si = 0;
   let pi = 0;
   let starP = -1;

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LineType, parse, type Line } from 'ssh-config';
+import { globMatch } from './knownHosts';
 
 /** One directive, flattened out of its Host/Match block and Include chain. */
 export interface ConfigEntry {
@@ -177,30 +178,6 @@ function expandGlob(pattern: string): string[] {
 
 // ----------------------------------------------------------------- matching
 
-/** `*` any run, `?` exactly one character; everything else literal. */
-export function globMatch(s: string, pattern: string): boolean {
-  let si = 0;
-  let pi = 0;
-  let starP = -1;
-  let starS = 0;
-  while (si < s.length) {
-    const pc = pattern[pi];
-    if (pc === '*') {
-      starP = pi++;
-      starS = si;
-    } else if (pc !== undefined && (pc === '?' || pc === s[si])) {
-      pi++;
-      si++;
-    } else if (starP >= 0) {
-      pi = starP + 1;
-      si = ++starS;
-    } else {
-      return false;
-    }
-  }
-  while (pattern[pi] === '*') pi++;
-  return pi === pattern.length;
-}
 
 /**
  * ssh_config PATTERNS: a list where any matching negated pattern vetoes the
