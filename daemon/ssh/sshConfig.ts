@@ -178,7 +178,6 @@ function expandGlob(pattern: string): string[] {
 
 // ----------------------------------------------------------------- matching
 
-
 /**
  * ssh_config PATTERNS: a list where any matching negated pattern vetoes the
  * list; otherwise one positive match is needed. Host names compare
