@@ -31,8 +31,14 @@ export function tasksFromSqueue(rows: SqueueJob[]): ArrayTask[] {
   return tasks;
 }
 
-/** Final task records from sacct: only rows that are really final (sacct lags). */
+/**
+ * Final task records from sacct: only rows that are really final (sacct lags).
+ * A task's own row comes after any range row that also names it, so where
+ * both exist (a task of an old pending rest that ran after all) its own wins
+ * in a Map built from the list.
+ */
 export function tasksFromSacct(jobs: SacctJob[]): ArrayTask[] {
+  const fromRanges: ArrayTask[] = [];
   const tasks: ArrayTask[] = [];
   for (const j of jobs) {
     if (!isTerminalState(j.state) || j.end === null) continue;
@@ -41,7 +47,7 @@ export function tasksFromSacct(jobs: SacctJob[]): ArrayTask[] {
     const single = taskId !== null && taskId !== undefined;
     const ids = single ? [taskId] : j.id?.arrayTaskSpec ? (taskIds(j.id.arrayTaskSpec) ?? []) : [];
     for (const id of ids) {
-      tasks.push({
+      (single ? tasks : fromRanges).push({
         taskId: id,
         slurmJobId: single ? j.jobIdRaw : null,
         state: j.state,
@@ -53,7 +59,7 @@ export function tasksFromSacct(jobs: SacctJob[]): ArrayTask[] {
       });
     }
   }
-  return tasks;
+  return [...fromRanges, ...tasks];
 }
 
 /** Every task id a spec names (`1-9:2,12` -> 1,3,5,7,9,12); null when the spec cannot be read. */
@@ -86,6 +92,11 @@ export function taskIdsInSqueue(rows: SqueueJob[]): Set<number> {
     else if (r.arrayTaskId) for (const id of taskIds(r.arrayTaskId) ?? []) ids.add(id);
   }
   return ids;
+}
+
+/** Task ids squeue shows still waiting or running: live tasks, whatever accounting's older records say. */
+export function liveTaskIds(rows: SqueueJob[]): Set<number> {
+  return taskIdsInSqueue(rows.filter((r) => !isTerminalState(r.state)));
 }
 
 /**

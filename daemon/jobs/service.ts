@@ -32,7 +32,7 @@ import { formatSlurmDuration, parseSlurmDuration } from '../slurm/time';
 import { isTerminalState } from './states';
 import { expandJobPattern } from './logs';
 import { isAllowedTransition, type StateSource } from './transitions';
-import { aggregateState, arrayShape, taskIds, taskIdsInSqueue, taskSelector, tasksFromSacct, tasksFromSqueue } from './arrays';
+import { aggregateState, arrayShape, liveTaskIds, taskIds, taskIdsInSqueue, taskSelector, tasksFromSacct, tasksFromSqueue } from './arrays';
 
 export interface SubmitRequest {
   id?: string | undefined;
@@ -87,6 +87,14 @@ const FORGOTTEN_AFTER_MS = 10 * 60_000;
 const RECONCILE_AFTER_MS = 15_000;
 /** ... and if the cluster has no such job this much later, sbatch never ran. */
 const NEVER_SUBMITTED_AFTER_MS = 120_000;
+/** How long an end read from a range row (a pending rest) stays provisional: SLURM may still start some of its tasks. */
+const RANGE_SETTLE_MS = 30_000;
+
+/** A task whose end was read from a range row recently enough that its own record may still appear. */
+function isUnsettled(t: ArrayTask): boolean {
+  return t.slurmJobId === null && isTerminalState(t.state) && t.endTime !== null && Date.now() - Date.parse(t.endTime) < RANGE_SETTLE_MS;
+}
+
 /** squeue columns that change while nothing happens (time used, time left): ignored when comparing rows. */
 const VOLATILE_SQUEUE_COLUMNS = new Set(['timeUsed', 'timeLeft'].map((f) => SQUEUE_FIELDS.findIndex(([name]) => name === f)));
 /** scontrol runs once per job: bound how many a cycle may run. */
@@ -468,7 +476,10 @@ export class JobService {
         }
       }
     }
-    const tasks = tasksFromSqueue(rows);
+    // While a partial cancel is being applied, SLURM can show the old pending rest as ended (in squeue or in
+    // sacct's record of it) although some of its tasks still wait: what squeue shows live wins.
+    const live = liveTaskIds(rows);
+    const tasks = tasksFromSqueue(rows).filter((t) => !(t.slurmJobId === null && live.has(t.taskId)));
     const known = new Map(this.d.jobs.tasks(job.id, 0, 1_000_000).tasks.map((t) => [t.taskId, t]));
     // Tasks neither listed by squeue (split off or in the pending rest) nor known to have ended.
     const spec = (patch.arraySpec as string | undefined) ?? this.d.jobs.arraySpec(job.id);
@@ -476,7 +487,11 @@ export class JobService {
     const unaccounted = (spec ? (taskIds(spec) ?? []) : []).filter((id) => !listed.has(id) && !isTerminalState(known.get(id)?.state ?? 'PENDING'));
     // Exit codes are only in accounting: ask sacct (once for the whole array) when a task ended without one,
     // when tasks left squeue, or when squeue no longer lists the array at all.
-    const needAcct = rows.length === 0 || unaccounted.length > 0 || tasks.some((t) => isTerminalState(t.state) && known.get(t.taskId)?.exitCode == null);
+    const needAcct =
+      rows.length === 0 ||
+      unaccounted.length > 0 ||
+      tasks.some((t) => isTerminalState(t.state) && known.get(t.taskId)?.exitCode == null) ||
+      [...known.values()].some((t) => isUnsettled(t));
     if (needAcct) {
       const sa = await s.exec(sacctCommand([job.slurmJobId!]), { timeoutMs: 60_000 });
       if (sa.code === 0) {
@@ -486,14 +501,14 @@ export class JobService {
           const inAcct = new Set(parsed.value.flatMap((j) => (j.id?.arrayTaskId != null ? [j.id.arrayTaskId] : j.id?.arrayTaskSpec ? (taskIds(j.id.arrayTaskSpec) ?? []) : [])));
           for (let i = 0; i < tasks.length; i++) {
             const f = final.get(tasks[i]!.taskId);
-            if (f) tasks[i] = f;
+            if (f && !live.has(f.taskId)) tasks[i] = f;
           }
-          for (const [taskId, f] of final) if (!tasks.some((t) => t.taskId === taskId)) tasks.push(f);
+          for (const [taskId, f] of final) if (!live.has(taskId) && !tasks.some((t) => t.taskId === taskId)) tasks.push(f);
           // A pending task leaves the pending rest only by starting (then squeue or sacct list it) or by
           // being cancelled, after which SLURM keeps no record of it at all.
           for (const id of unaccounted) {
             if (inAcct.has(id) || tasks.some((t) => t.taskId === id)) continue;
-            tasks.push({ taskId: id, slurmJobId: null, state: 'CANCELLED', reason: 'cancelled before it started', startTime: null, endTime: null, exitCode: 0, exitSignal: 15 });
+            tasks.push({ taskId: id, slurmJobId: null, state: 'CANCELLED', reason: 'cancelled before it started', startTime: null, endTime: new Date().toISOString(), exitCode: 0, exitSignal: 15 });
           }
         }
       }
@@ -501,7 +516,14 @@ export class JobService {
     // Keep what is known when a task is not in this cycle's view; never let a terminal task move.
     const merged = tasks.filter((t) => {
       const k = known.get(t.taskId);
-      return !k || isAllowedTransition(k.state, t.state, 'squeue') || (isTerminalState(k.state) && k.exitCode === null && isTerminalState(t.state));
+      return (
+        !k ||
+        isAllowedTransition(k.state, t.state, 'squeue') ||
+        (isTerminalState(k.state) && k.exitCode === null && isTerminalState(t.state)) ||
+        // An end read from a range row (no task id of its own) is SLURM's view of a pending rest while a
+        // partial cancel is applied; the task's own record, once it exists, is the truth.
+        (k.slurmJobId === null && t.slurmJobId !== null)
+      );
     });
     return [{ jobId: job.id, patch, source: 'squeue', tasks: merged }];
   }
@@ -569,7 +591,7 @@ export class JobService {
         if (after.array !== null) {
           // The array's own record follows its tasks; it ends once every task ended with a known exit code.
           const tasks = this.d.jobs.tasks(c.jobId, 0, 1_000_000).tasks;
-          const finished = after.array.done && tasks.every((t) => !isTerminalState(t.state) || t.exitCode !== null);
+          const finished = after.array.done && tasks.every((t) => (!isTerminalState(t.state) || t.exitCode !== null) && !isUnsettled(t));
           const state = aggregateState({ ...after.array, done: finished });
           if (isAllowedTransition(after.state, state, 'squeue')) {
             const ends = tasks.map((t) => t.endTime).filter((e): e is string => e !== null).sort();

@@ -97,3 +97,15 @@ test('jobs are found again by their working directory in squeue --me and sacct -
   const since = a.value.filter((j) => j.workDir === dir).map((j) => j.jobIdRaw);
   for (const label of ['completed', 'failed', 'cancelled', 'timeout']) assert.ok(since.includes(jobIdOf(label)), `${label} in sacct --starttime`);
 });
+
+test('a task of an old pending rest that ran after all keeps its own record over the range row', () => {
+  const a = parseSacct(fixture('sacct-final.txt'));
+  assert.ok(a.ok);
+  const array = a.value.filter((j) => j.id?.baseId === Number(jobIdOf('array')) && j.id?.arrayTaskId !== null);
+  const single = array[0]!;
+  // The same task also named by an ended range row, as sacct shows the pending rest after a partial cancel.
+  const range = { ...single, jobId: `${single.id!.baseId}_[0-5%2]`, id: { ...single.id!, arrayTaskId: null, arrayTaskSpec: '0-5%2' }, state: 'CANCELLED' as const };
+  const tasks = new Map(tasksFromSacct([single, range]).map((t) => [t.taskId, t]));
+  assert.equal(tasks.get(single.id!.arrayTaskId!)?.state, single.state);
+  assert.equal(tasks.get(0)?.state, 'CANCELLED');
+});
