@@ -679,7 +679,8 @@ export function gbdtWorkerPath(): string {
  * X and y are transferred, not copied: the caller's arrays are detached
  * (empty) afterwards unless they are views into a larger buffer, which is copied.
  */
-export function trainInWorker(data: Dataset, opts: TrainOptions): Promise<QuantileModel> {
+/** `workerPath`: the worker script to run (default: the one next to this module, bundled or from sources). */
+export function trainInWorker(data: Dataset, opts: TrainOptions, workerPath: string = gbdtWorkerPath()): Promise<QuantileModel> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const done = (err: Error | null, model?: QuantileModel) => {
@@ -689,7 +690,7 @@ export function trainInWorker(data: Dataset, opts: TrainOptions): Promise<Quanti
       if (err) reject(err);
       else resolve(model!);
     };
-    const file = gbdtWorkerPath();
+    const file = workerPath;
     // From TypeScript sources the worker registers tsx itself: a loader inherited through
     // --import is not reliably active in worker threads on Node 20.
     const worker = file.endsWith('.ts')

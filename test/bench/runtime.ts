@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
 import type { App } from '../../daemon/app';
 import type { RemoteSession, ExecResult } from '../../daemon/connections';
@@ -17,7 +16,7 @@ import { RpcConnection } from '../../daemon/rpc/connection';
 import { createMemoryTransportPair, webSocketTransport } from '../../daemon/rpc/transport';
 import { applyCalibration, calibrate, predictCalibrated, type Calibration } from '../../daemon/runtime/conformal';
 import { FEATURE_COUNT, FEATURE_NAMES, featuresOf } from '../../daemon/runtime/features';
-import { GBDT_DEFAULTS, ensemblesOf, modelFromJSON, trainQuantileGbdt, type Dataset, type QuantileModel, type TrainReply, type TrainRequest } from '../../daemon/runtime/gbdt';
+import { GBDT_DEFAULTS, ensemblesOf, trainInWorker, trainQuantileGbdt, type Dataset, type QuantileModel } from '../../daemon/runtime/gbdt';
 import { JobHistory } from '../../daemon/runtime/history';
 import { exportOnnx } from '../../daemon/runtime/onnxExport';
 import { replayFeatures } from '../../daemon/runtime/replay';
@@ -88,33 +87,6 @@ export interface Trained {
   jobs: JobRecord[];
 }
 
-/** What trainInWorker does in the daemon, with the bundled worker the daemon ships (dist/gbdtWorker.js). */
-function trainInBundledWorker(data: Dataset, opts: TrainRequest['opts']): Promise<QuantileModel> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(BUNDLED_WORKER);
-    let settled = false;
-    const done = (err: Error | null, m?: QuantileModel) => {
-      if (settled) return;
-      settled = true;
-      void worker.terminate();
-      if (err) reject(err);
-      else resolve(m!);
-    };
-    worker.on('message', (m: TrainReply) => {
-      if (!m.ok) return done(new Error(`gbdt training failed: ${m.message}`));
-      try {
-        done(null, modelFromJSON(m.model));
-      } catch (err) {
-        done(err as Error);
-      }
-    });
-    worker.on('error', (err) => done(err));
-    worker.on('exit', (code) => done(new Error(`gbdt worker exited (code ${code}) before answering`)));
-    const req: TrainRequest = { data, opts };
-    worker.postMessage(req, [data.X.buffer as ArrayBuffer, data.y.buffer as ArrayBuffer]);
-  });
-}
-
 const mb = (bytes: number) => bytes / 1024 / 1024;
 
 export async function trainFigures(): Promise<Trained> {
@@ -140,7 +112,7 @@ export async function trainFigures(): Promise<Trained> {
   const sampler = useWorker ? setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50) : undefined;
   let t: Awaited<ReturnType<typeof measure<QuantileModel>>>;
   try {
-    t = await measure(async () => (useWorker ? trainInBundledWorker(train, opts) : trainQuantileGbdt(train, opts)));
+    t = await measure(async () => (useWorker ? trainInWorker(train, opts, BUNDLED_WORKER) : trainQuantileGbdt(train, opts)));
   } finally {
     if (sampler) clearInterval(sampler);
   }
