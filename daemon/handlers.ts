@@ -20,6 +20,8 @@ import type { JobService } from './jobs/service';
 import type { Poller } from './jobs/poller';
 import type { ModelStore } from './db/models';
 import { runGate } from './models/gates';
+import { sinfoCommand } from './slurm/commands';
+import { parseSinfo } from './slurm/sinfo';
 import type { WorkflowService } from './workflows/service';
 import type { LocalRunner } from './models/tryLocal';
 import type { RuntimeService } from './runtime/service';
@@ -302,6 +304,20 @@ export function createHandlers(s: Services): Handlers {
 
     'runtime/train'(params) {
       return s.runtime.train(params.cluster);
+    },
+
+    async 'clusters/partitions'(params, ctx) {
+      const cluster = s.clusters.get(params.name);
+      const session = await s.connections.session(cluster, { promptVia: ctx.session });
+      const r = await session.exec(sinfoCommand(), { timeoutMs: 30_000 });
+      if (r.code !== 0) throw new RpcError(ErrorCode.SlurmCommandFailed, `sinfo on ${cluster.name} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+      const parsed = parseSinfo(r.stdout);
+      if (!parsed.ok) throw new RpcError(ErrorCode.SlurmCommandFailed, `sinfo on ${cluster.name}: ${parsed.error.message}`);
+      return { cluster: cluster.name, partitions: parsed.value, at: new Date().toISOString() };
+    },
+
+    'runtime/accuracy'(params) {
+      return s.runtime.accuracy(params.cluster, params.limit);
     },
   };
 }

@@ -910,6 +910,81 @@ export const RuntimeTrain = request(
   z.object({ cluster: ClusterName, jobs: z.number().int(), version: z.number().int(), metrics: Metrics, promoted: z.boolean(), gate: GateResult.nullable() }),
 );
 
+// ----------------------------------------------------------------- dashboard
+
+/** Node or CPU counts as sinfo gives them (%F, %C): allocated/idle/other/total. */
+export const StateCounts = z.object({ allocated: z.number().int(), idle: z.number().int(), other: z.number().int(), total: z.number().int() });
+
+export const PartitionInfo = z.object({
+  name: z.string(),
+  isDefault: z.boolean(),
+  /** up, down, drain, inact. */
+  avail: z.string(),
+  maxTimeSeconds: z.number().nullable(),
+  maxTimeUnlimited: z.boolean(),
+  defaultTimeSeconds: z.number().nullable(),
+  nodes: z.number().int(),
+  nodesByState: StateCounts.nullable(),
+  cpusByState: StateCounts.nullable(),
+  minCpusPerNode: z.number().nullable(),
+  maxCpusPerNode: z.number().nullable(),
+  minMemoryPerNodeMb: z.number().nullable(),
+  maxMemoryPerNodeMb: z.number().nullable(),
+  gres: z.array(z.string()),
+  nodeLists: z.array(z.string()),
+  jobSize: z.string().nullable(),
+});
+export type PartitionInfo = z.infer<typeof PartitionInfo>;
+
+/** Client -> daemon: the cluster's partitions and their node and CPU states, from one `sinfo`. */
+export const ClustersPartitions = request(
+  'clusters/partitions',
+  z.object({ name: ClusterName }),
+  z.object({ cluster: ClusterName, partitions: z.array(PartitionInfo), at: IsoDate }),
+);
+
+export const RuntimeAccuracyJob = z.object({
+  /** SLURM job id as accounting has it. */
+  slurmJobId: z.string(),
+  name: z.string(),
+  submitTime: IsoDate,
+  endTime: IsoDate,
+  /** Elapsed seconds. */
+  actualSeconds: z.number(),
+  requestedSeconds: z.number().nullable(),
+  /** What the model in use predicts from what was known at the job's submission (seconds). */
+  p10: z.number(),
+  p50: z.number(),
+  p90: z.number(),
+  /** The user's last two runs before it (the baseline), seconds. */
+  lastTwoSeconds: z.number(),
+  /** The job was among those the model trained or calibrated on (not a fair test). */
+  seenInTraining: z.boolean(),
+});
+export type RuntimeAccuracyJob = z.infer<typeof RuntimeAccuracyJob>;
+
+/**
+ * Client -> daemon: predicted against actual runtime for the cluster's newest
+ * finished jobs (from its accounting), with the model in use, and the same
+ * metrics for the model and for the baselines (requested time, last two runs)
+ * over the jobs the model did not train on.
+ */
+export const RuntimeAccuracy = request(
+  'runtime/accuracy',
+  z.object({ cluster: ClusterName, limit: z.number().int().min(1).max(10_000).default(500) }),
+  z.object({
+    cluster: ClusterName,
+    /** The runtime model version in use; null before one was trained (jobs is then empty). */
+    modelVersion: z.number().int().nullable(),
+    /** Finished jobs in the stored accounting. */
+    totalJobs: z.number().int(),
+    /** Oldest first. */
+    jobs: z.array(RuntimeAccuracyJob),
+    /** Over the returned jobs the model did not see: model, requested, lastTwo. */
+    metrics: z.object({ model: Metrics.nullable(), requested: Metrics.nullable(), lastTwo: Metrics.nullable() }),
+  }),
+);
+
 /** Every request the daemon serves, by method name. */
 export const requests = {
   [Initialize.method]: Initialize,
@@ -950,6 +1025,8 @@ export const requests = {
   [RuntimeEstimateBatch.method]: RuntimeEstimateBatch,
   [RuntimeInfo.method]: RuntimeInfo,
   [RuntimeTrain.method]: RuntimeTrain,
+  [ClustersPartitions.method]: ClustersPartitions,
+  [RuntimeAccuracy.method]: RuntimeAccuracy,
 } as const;
 
 /** Requests the daemon sends to clients. */

@@ -26,6 +26,7 @@ import { modelFromJSON, trainInWorker, trainQuantileGbdt, type Dataset, type Qua
 import { calibrate, predictCalibrated, type Calibration } from './conformal';
 import { intervalMetrics, pointMetrics } from './metrics';
 import { exportOnnx } from './onnxExport';
+import { runtimeAccuracy } from './accuracy';
 
 /** How long ingested history is considered fresh before an estimate reads accounting again. */
 const INGEST_EVERY_MS = 10 * 60_000;
@@ -254,6 +255,23 @@ export class RuntimeService {
       const prod = this.prodVersion(c);
       return { cluster: c.name, jobs: this.d.store.count(c.id), lastIngestAt: state?.lastRunAt ?? null, modelVersion: prod?.version ?? null, metrics: prod ? { ...prod.metrics, ...prod.evaluation } : null };
     });
+  }
+
+  /** Predicted against actual for the cluster's newest finished jobs, with the model in use (see accuracy.ts). */
+  async accuracy(name: string, limit: number) {
+    const cluster = this.d.clusters.get(name);
+    try {
+      await this.ingest(cluster, await this.d.connections.session(cluster));
+    } catch (err) {
+      // Unreachable or no accounting: what is stored still says something.
+      this.d.log.warn('runtime history could not be read', { cluster: cluster.name, error: (err as Error).message });
+    }
+    const totalJobs = this.d.store.count(cluster.id);
+    const v = this.prodVersion(cluster);
+    const loaded = v ? this.model(cluster) : null;
+    if (!v || !loaded) return { cluster: cluster.name, modelVersion: null, totalJobs, jobs: [], metrics: { model: null, requested: null, lastTwo: null } };
+    const r = runtimeAccuracy(this.d.store.jobs(cluster.id), { model: loaded.model, calibration: loaded.calibration, trainedAt: Date.parse(v.createdAt) }, limit);
+    return { cluster: cluster.name, modelVersion: loaded.version, totalJobs, ...r };
   }
 
   /** The runtime model version in use for the cluster; null before the first one was trained. */
