@@ -42,6 +42,8 @@ export class Dispatcher {
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Logger,
+    /** Told of every answered request (the metrics): method, outcome, seconds. */
+    private readonly observe?: (method: string, outcome: 'ok' | 'error' | 'internal', seconds: number) => void,
   ) {}
 
   /** The clients connected now, oldest first. */
@@ -79,11 +81,15 @@ export class Dispatcher {
     const correlationId = randomBytes(6).toString('hex');
     const log = this.log.child({ cid: correlationId, conn: session.id, method: req.method });
     const started = performance.now();
-    const done = (outcome: string, extra: Record<string, unknown> = {}) =>
-      ({ ms: Math.round((performance.now() - started) * 10) / 10, outcome, ...extra });
+    const done = (outcome: 'ok' | 'error' | 'internal', extra: Record<string, unknown> = {}) => {
+      const ms = performance.now() - started;
+      this.observe?.(req.method, outcome, ms / 1000);
+      return { ms: Math.round(ms * 10) / 10, outcome, ...extra };
+    };
     log.debug('request received');
     try {
-      const def = (requests as Record<string, (typeof requests)[keyof typeof requests]>)[req.method];
+      // Own keys only: "__proto__", "constructor" or "toString" are not methods (found by fuzzing).
+      const def = Object.hasOwn(requests, req.method) ? (requests as Record<string, (typeof requests)[keyof typeof requests]>)[req.method] : undefined;
       if (!def) throw new RpcError(ErrorCode.MethodNotFound, `unknown method "${req.method}"`);
       if (!session.initialized && req.method !== 'initialize') {
         throw new RpcError(ErrorCode.ServerNotInitialized, `send "initialize" before "${req.method}"`);

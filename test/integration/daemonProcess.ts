@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { readStateFile, type DaemonStateFile } from '../../daemon/state';
 
 export const repoRoot = resolve(__dirname, '..', '..');
-export const daemonScript = join(repoRoot, 'dist', 'daemon.js');
+/** SLURM_ML_TEST_DAEMON: another build of the daemon (e.g. of a clean checkout while the working tree is mid-edit). */
+export const daemonScript = process.env.SLURM_ML_TEST_DAEMON ?? join(repoRoot, 'dist', 'daemon.js');
 export const cliScript = join(repoRoot, 'bin', 'slurm-ml');
 
 export interface StartDaemonOptions {
