@@ -72,10 +72,20 @@ const SOURCE_FILE = 'source.json';
 
 const baseName = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 
-/** An artifact's path on the cluster: as recorded when absolute (or ~/...), else under the version's artifact directory. */
-export function remotePathOf(v: Pick<ModelVersionInfo, 'artifactPath'>, a: OutputFile): string {
-  if (a.path.startsWith('/') || a.path === '~' || a.path.startsWith('~/')) return a.path;
-  return `${v.artifactPath.replace(/\/+$/, '')}/${a.path}`;
+/**
+ * An artifact's path on the cluster: as recorded when absolute (or ~/...), else
+ * under the version's artifact directory. A path that leaves that directory
+ * (`..`, another absolute path) is refused: a job's files name what is
+ * downloaded, and a job must not make the daemon fetch something else.
+ */
+export function remotePathOf(v: Pick<ModelVersionInfo, 'model' | 'version' | 'artifactPath'>, a: OutputFile): string {
+  const root = path.posix.normalize(v.artifactPath).replace(/\/+$/, '');
+  const given = a.path.startsWith('/') || a.path === '~' || a.path.startsWith('~/') ? a.path : `${root}/${a.path}`;
+  const full = path.posix.normalize(given);
+  if (root === '' || !full.startsWith(`${root}/`) || given.split('/').includes('..')) {
+    throw new RpcError(ErrorCode.Conflict, `${v.model} v${v.version}: the artifact ${JSON.stringify(a.path)} is not inside the version's artifact directory ${root}; it is not downloaded`);
+  }
+  return full;
 }
 
 /** model.onnx (the one at the artifact directory's top first), else the only *.onnx; otherwise a Conflict saying what there is. */
@@ -563,6 +573,17 @@ export class LocalRunner {
       throw err;
     };
     const st = await s.stat(remote).catch(failed);
+    // Symlinks resolved on the cluster: a link out of the artifact directory (to ~/.ssh, say) is not followed.
+    const real = await s.exec(['realpath', '-e', '--', v.artifactPath, remote], { timeoutMs: 30_000 });
+    const [realRoot, realFile] = real.stdout.split('\n');
+    if (real.code !== 0 || !realRoot || !realFile?.startsWith(`${realRoot}/`)) {
+      throw new RpcError(
+        ErrorCode.Conflict,
+        real.code !== 0
+          ? `${onCluster}: could not resolve its real path (realpath: ${real.stderr.trim() || `exit ${real.code}`}), so it is not downloaded`
+          : `${onCluster} resolves to ${realFile}, outside the version's artifact directory ${realRoot}; it is not downloaded`,
+      );
+    }
     if (st.size !== size) {
       throw new RpcError(ErrorCode.Conflict, `${onCluster} is ${st.size} bytes now, but ${what} recorded ${size}: the file changed after the version was registered`);
     }

@@ -90,6 +90,9 @@ export function parseFileList(stdout: string, base: string): OutputFile[] {
     if (tab <= 0) continue;
     const size = Number(line.slice(tab + 1));
     if (!Number.isInteger(size)) continue;
+    // A name with a newline can forge a line: only plain relative paths below the directory count.
+    const rel = line.slice(0, tab);
+    if (rel.startsWith('/') || rel.split('/').some((c) => c === '' || c === '.' || c === '..') || /[\x00-\x1f\x7f]/.test(rel)) continue;
     files.push({ path: `${base}/${line.slice(0, tab)}`, size });
   }
   return files.sort((a, b) => a.path.localeCompare(b.path));

@@ -84,8 +84,15 @@ describe('which artifact', () => {
   test('relative artifact paths are under the artifact directory', () => {
     const v = version([], { artifactPath: '/r/artifacts/' });
     assert.equal(remotePathOf(v, { path: 'model.onnx', size: 1 }), '/r/artifacts/model.onnx');
-    assert.equal(remotePathOf(v, { path: '/abs/model.onnx', size: 1 }), '/abs/model.onnx');
-    assert.equal(remotePathOf(v, { path: '~/m/model.onnx', size: 1 }), '~/m/model.onnx');
+    assert.equal(remotePathOf(v, { path: '/r/artifacts/sub/model.onnx', size: 1 }), '/r/artifacts/sub/model.onnx');
+    assert.equal(remotePathOf(version([], { artifactPath: '~/m' }), { path: '~/m/model.onnx', size: 1 }), '~/m/model.onnx');
+  });
+
+  test('an artifact path that leaves the artifact directory is refused', () => {
+    const v = version([], { artifactPath: '/r/artifacts' });
+    for (const p of ['/abs/model.onnx', '../model.onnx', 'sub/../../x.onnx', '/r/artifacts/../secret.onnx', '/r/artifactsX/model.onnx', '~/m/model.onnx', '/r/artifacts', '..']) {
+      assert.throws(() => remotePathOf(v, { path: p, size: 1 }), rpcError(ErrorCode.Conflict, /not inside the version's artifact directory \/r\/artifacts/), p);
+    }
   });
 });
 
@@ -202,6 +209,10 @@ describe('the runner with a fake cluster', () => {
   function runner(v: ModelVersionInfo, remote: Buffer, opts: { statSize?: number; clusterGone?: boolean } = {}) {
     const calls: string[] = [];
     const session = {
+      // realpath -e -- ROOT FILE: no symlinks here, each path is its own.
+      async exec(argv: string[]) {
+        return { code: 0, stdout: argv.slice(3).join('\n') + '\n', stderr: '' };
+      },
       async stat(p: string) {
         calls.push(`stat ${p}`);
         return { size: opts.statSize ?? remote.length, mtime: 0 };
