@@ -20,6 +20,7 @@ import type { JobService } from './jobs/service';
 import type { Poller } from './jobs/poller';
 import type { ModelStore } from './db/models';
 import { runGate } from './models/gates';
+import { readAccounting } from './slurm/sacctmgr';
 import { sinfoCommand } from './slurm/commands';
 import { parseSinfo } from './slurm/sinfo';
 import type { WorkflowService } from './workflows/service';
@@ -215,7 +216,7 @@ export function createHandlers(s: Services): Handlers {
     'templates/render'(params) {
       // A dry run: no job, so the daemon's slurm_ml values are empty and the
       // shipped templates fall back to the directory the job is submitted from.
-      const r = s.templates.render(params.template, params.values, {}, params.workspace);
+      const r = params.source !== undefined ? s.templates.renderSource(params.template, params.source, params.values) : s.templates.render(params.template, params.values, {}, params.workspace);
       return { template: r.template.name, script: r.script, values: r.values };
     },
 
@@ -304,6 +305,17 @@ export function createHandlers(s: Services): Handlers {
 
     'runtime/train'(params) {
       return s.runtime.train(params.cluster);
+    },
+
+    async 'clusters/accounting'(params, ctx) {
+      const cluster = s.clusters.get(params.name);
+      const session = await s.connections.session(cluster, { promptVia: ctx.session });
+      try {
+        const a = await readAccounting((argv, opts) => session.exec(argv, opts));
+        return { cluster: cluster.name, ...a, at: new Date().toISOString() };
+      } catch (err) {
+        throw new RpcError(ErrorCode.SlurmCommandFailed, `accounting on ${cluster.name}: ${(err as Error).message}`);
+      }
     },
 
     async 'clusters/partitions'(params, ctx) {

@@ -652,7 +652,13 @@ export const TemplatesList = request('templates/list', z.object({ workspace: Abs
 /** Client -> daemon: a dry run: the script a template and values give, nothing submitted. */
 export const TemplatesRender = request(
   'templates/render',
-  z.object({ template: TemplateName, workspace: AbsolutePath.optional(), values: TemplateValues }),
+  z.object({
+    template: TemplateName,
+    workspace: AbsolutePath.optional(),
+    values: TemplateValues,
+    /** The template's text (an unsaved editor buffer) instead of the file named `template`. */
+    source: z.string().max(1_000_000).optional(),
+  }),
   z.object({ template: z.string(), script: z.string(), values: z.record(z.string(), z.unknown()) }),
 );
 
@@ -985,6 +991,45 @@ export const RuntimeAccuracy = request(
   }),
 );
 
+// ------------------------------------------------------------ accounting
+
+export const QosInfo = z.object({
+  name: z.string(),
+  /** Seconds; null when the QOS sets no maximum. */
+  maxWallSeconds: z.number().nullable(),
+  priority: z.number().int().nullable(),
+  description: z.string(),
+});
+export type QosInfo = z.infer<typeof QosInfo>;
+
+export const AccountInfo = z.object({
+  name: z.string(),
+  /** The user's default account. */
+  isDefault: z.boolean(),
+  /** Partitions the association names; empty: any. */
+  partitions: z.array(z.string()),
+  qos: z.array(z.string()),
+  defaultQos: z.string().nullable(),
+});
+export type AccountInfo = z.infer<typeof AccountInfo>;
+
+/** Client -> daemon: the accounts the cluster's user may charge and the QOS they may use, from sacctmgr (editors complete --account and --qos from it). */
+export const ClustersAccounting = request(
+  'clusters/accounting',
+  z.object({ name: ClusterName }),
+  z.object({
+    cluster: ClusterName,
+    /** The remote user the associations are for. */
+    user: z.string(),
+    /** False when the cluster has no accounting database; `message` says what sacctmgr said. */
+    available: z.boolean(),
+    message: z.string().nullable(),
+    accounts: z.array(AccountInfo),
+    qos: z.array(QosInfo),
+    at: IsoDate,
+  }),
+);
+
 /** Every request the daemon serves, by method name. */
 export const requests = {
   [Initialize.method]: Initialize,
@@ -1025,6 +1070,7 @@ export const requests = {
   [RuntimeEstimateBatch.method]: RuntimeEstimateBatch,
   [RuntimeInfo.method]: RuntimeInfo,
   [RuntimeTrain.method]: RuntimeTrain,
+  [ClustersAccounting.method]: ClustersAccounting,
   [ClustersPartitions.method]: ClustersPartitions,
   [RuntimeAccuracy.method]: RuntimeAccuracy,
 } as const;

@@ -142,7 +142,7 @@ export interface DirectivesResult {
 
 type ArgKind = 'required' | 'optional' | 'none';
 
-interface OptSpec {
+export interface OptSpec {
   name: string;
   short?: string;
   arg: ArgKind;
@@ -263,6 +263,9 @@ const OPTION_LIST: OptSpec[] = [
   { name: 'spread-segments', arg: 'none' },
   { name: 'extra', arg: 'required' },
 ];
+
+/** Every option the parser accepts (editors complete and document these). */
+export const SBATCH_OPTIONS: readonly Readonly<OptSpec>[] = OPTION_LIST;
 
 const LONG = new Map<string, OptSpec>(OPTION_LIST.map((o) => [o.name, o]));
 const SHORT = new Map<string, OptSpec>(OPTION_LIST.filter((o) => o.short).map((o) => [o.short as string, o]));

@@ -4,7 +4,7 @@
 // truncated read), so they report what they could not read instead, and the
 // caller decides whether that is fatal.
 
-export type SlurmCommandName = 'sbatch' | 'squeue' | 'scontrol' | 'sacct' | 'sinfo' | 'scancel' | 'version';
+export type SlurmCommandName = 'sbatch' | 'squeue' | 'scontrol' | 'sacct' | 'sinfo' | 'sacctmgr' | 'scancel' | 'version';
 
 /** One line (or piece) of output that was skipped or read only in part. */
 export interface ParseIssue {

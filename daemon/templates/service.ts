@@ -146,7 +146,25 @@ export class TemplateService {
    * from `context` are ''.
    */
   render(name: string, values: Record<string, unknown>, context: Partial<Record<ContextField, string | number | null>> = {}, workspace?: string): RenderedTemplate {
-    const t = this.load(this.find(name, workspace));
+    return this.renderCompiled(this.load(this.find(name, workspace)), values, context);
+  }
+
+  /**
+   * Renders a template from its text (an editor's unsaved buffer), checked
+   * like a file; its problems are InvalidParams naming the template.
+   */
+  renderSource(name: string, text: string, values: Record<string, unknown>, context: Partial<Record<ContextField, string | number | null>> = {}): RenderedTemplate {
+    let t: CompiledTemplate;
+    try {
+      t = compileTemplate(this.hb, { name, source: 'workspace', path: `${name}${TEMPLATE_SUFFIX} (unsaved text)` }, text);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new RpcError(ErrorCode.InvalidParams, err.message, { field: 'source' });
+      throw err;
+    }
+    return this.renderCompiled(t, values, context);
+  }
+
+  private renderCompiled(t: CompiledTemplate, values: Record<string, unknown>, context: Partial<Record<ContextField, string | number | null>>): RenderedTemplate {
     const checked = validateValues(t.info.name, t.info.variables, values);
     const slurmMl = contextValues(context);
     const data: Record<string, unknown> = { slurm_ml: slurmMl };
