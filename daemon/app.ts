@@ -3,7 +3,7 @@
 // concerns; tests use this directly with an in-memory database.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PROTOCOL_VERSION, ClustersDidChange, JobsDidChange, ModelsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
+import { PROTOCOL_VERSION, ClustersDidChange, EstimatesDidChange, JobsDidChange, ModelsDidChange, type DaemonStatusResult, type JobInfo } from './protocol';
 import type { Logger, LogSink } from './log';
 import type { Db } from './db/database';
 import { ClusterStore, JobStore, type TrackedJob } from './db/registry';
@@ -19,8 +19,10 @@ import { WorkflowService } from './workflows/service';
 import { RuntimeStore } from './runtime/store';
 import { RuntimeService } from './runtime/service';
 import { LocalRunner } from './models/tryLocal';
-import { createHandlers } from './handlers';
-import { Dispatcher } from './server';
+import { createHandlers, healthOf, type Services } from './handlers';
+import { Dispatcher, type ClientSession } from './server';
+import { DaemonMetrics } from './metrics';
+import { EstimateStreams } from './runtime/stream';
 import { DAEMON_VERSION } from './version';
 
 export interface AppOptions {
@@ -45,12 +47,15 @@ export interface AppOptions {
   /** Train runtime models in a worker thread (needs the bundled worker; tests from sources train in this thread). */
   runtimeTrainingInWorker?: boolean;
   /** What daemon/status reports about where the daemon lives. */
-  location: { stateDir: string; stateFile: string; port: () => number; startedAt: string };
+  location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null };
+  /** Counted always; served only when main.ts starts the endpoint. Default: a fresh set. */
+  metrics?: DaemonMetrics;
   requestShutdown: () => void;
 }
 
 export interface App {
   dispatcher: Dispatcher;
+  metrics: DaemonMetrics;
   poller: Poller;
   connections: ClusterConnections;
   jobs: JobStore;
@@ -63,7 +68,12 @@ export function createApp(o: AppOptions): App {
   const jobs = new JobStore(o.db);
   // Login prompts go to the connected clients (the dispatcher exists by the time anything connects).
   const prompter = o.ssh?.prompter ?? new SessionPrompter(() => dispatcher?.sessions() ?? [], { log: o.log });
-  const connections = new ClusterConnections(o.log, { ...o.ssh, prompter });
+  const metrics = o.metrics ?? new DaemonMetrics();
+  const connections = new ClusterConnections(o.log, {
+    ...o.ssh,
+    prompter,
+    observer: { command: (c) => metrics.sshCommand(c), connectionAttempt: (c) => metrics.sshConnection(c) },
+  });
   // The dispatcher is created last; events before that have no clients to reach.
   let dispatcher: Dispatcher | undefined;
   const models = new ModelStore(o.db);
@@ -71,6 +81,10 @@ export function createApp(o: AppOptions): App {
   let workflows: WorkflowService | undefined;
   const jobChanged = (job: JobInfo) => {
     dispatcher?.broadcast(JobsDidChange, { job });
+    // A training job whose results were just collected: its run time is the model's training time.
+    if (job.kind === 'train' && job.finalized && job.state === 'COMPLETED' && job.startTime && job.endTime) {
+      metrics.observeTraining('cluster', Math.max(0, (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000));
+    }
     // An ML job that just ended: collect its results (version, metrics, outputs) now rather than next cycle.
     if (job.kind !== 'job' && job.terminal && !job.finalized) void workflows?.finalize(job);
   };
@@ -110,6 +124,7 @@ export function createApp(o: AppOptions): App {
     afterRefresh,
     // ML jobs whose results could not be collected yet (the daemon restarted, the cluster was down).
     afterTick: () => wf.finalizePending(),
+    onCycle: (cluster, outcome, seconds) => metrics.observePoll(cluster, outcome, seconds),
   });
   jobService.onActivity = (cluster) => poller.kick(cluster);
   const status = (): DaemonStatusResult => ({
@@ -123,8 +138,41 @@ export function createApp(o: AppOptions): App {
     logLevel: o.logSink.level,
     startedAt: o.location.startedAt,
     connections: dispatcher?.connectionCount ?? 0,
+    metrics: o.location.metricsUrl?.() ?? null,
   });
-  const handlers = createHandlers({
+  const runtime = new RuntimeService({
+    clusters,
+    connections,
+    store: new RuntimeStore(o.db),
+    models,
+    modelsDir: path.join(o.location.stateDir, 'runtime-models'),
+    worker: o.runtimeTrainingInWorker ?? true,
+    log: o.log,
+    onModelChanged: modelChanged,
+    observer: {
+      estimate: (source, seconds, count) => metrics.observeEstimate(source, seconds, count),
+      training: (seconds) => metrics.observeTraining('daemon', seconds),
+    },
+  });
+  // Each client's estimate streams, closed with its connection.
+  const streams = new WeakMap<ClientSession, EstimateStreams>();
+  const estimateStreams = (session: ClientSession): EstimateStreams => {
+    let st = streams.get(session);
+    if (!st) {
+      const created = new EstimateStreams(
+        (p) => runtime.estimate(p),
+        (m) => {
+          if (!session.rpc.closed) session.rpc.notify(EstimatesDidChange, m);
+        },
+        o.log.child({ conn: session.id }),
+      );
+      st = created;
+      streams.set(session, created);
+      session.rpc.onClose(() => created.closeAll());
+    }
+    return st;
+  };
+  const services: Services = {
     db: o.db,
     databasePath: o.databasePath,
     clusters,
@@ -137,29 +185,28 @@ export function createApp(o: AppOptions): App {
     models,
     workflows: wf,
     tryLocal,
-    runtime: new RuntimeService({
-      clusters,
-      connections,
-      store: new RuntimeStore(o.db),
-      models,
-      modelsDir: path.join(o.location.stateDir, 'runtime-models'),
-      worker: o.runtimeTrainingInWorker ?? true,
-      log: o.log,
-      onModelChanged: modelChanged,
-    }),
+    runtime,
     modelChanged,
+    estimateStreams,
     status,
     setLogLevel: (level) => {
       o.logSink.level = level;
       o.log.info('log level changed', { level });
     },
     requestShutdown: o.requestShutdown,
+  };
+  const handlers = createHandlers(services);
+  metrics.attach({
+    health: () => healthOf(services),
+    budgets: () => clusters.list().map((c) => ({ name: c.name, ...connections.budget(c.name), ...poller.clusterStatus(c.name) })),
+    jobCounts: () => jobs.countByStateAndKind(),
   });
-  dispatcher = new Dispatcher(handlers, o.log);
+  dispatcher = new Dispatcher(handlers, o.log, (method, outcome, seconds) => metrics.observeRequest(method, outcome, seconds));
   const d = dispatcher;
   connections.onStateChange((name, connection) => d.broadcast(ClustersDidChange, { name, connection }));
   return {
     dispatcher: d,
+    metrics,
     poller,
     connections,
     jobs,

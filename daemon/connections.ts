@@ -75,6 +75,8 @@ export interface ConnectionsOptions extends SessionOptions {
   resolveContext?: ResolveContext;
   /** Random number in [0, 1) for the jitter (tests). */
   random?: () => number;
+  /** Told of every command run and every new connection attempt (the metrics). */
+  observer?: { command(cluster: string): void; connectionAttempt(cluster: string): void };
 }
 
 /** Who asks for a session. */
@@ -209,6 +211,7 @@ export class ClusterConnections {
     return {
       exec: (argv, opts) => {
         stamp(this.commands, name, Date.now());
+        this.options.observer?.command(name);
         return exec(argv, opts);
       },
       writeFile: wrap(s.writeFile),
@@ -351,6 +354,7 @@ export class ClusterConnections {
       throw err instanceof SshConfigError ? new SshError('connect', message, { cause: err }) : err;
     }
     stamp(this.attempts, e.cluster.name, now);
+    this.options.observer?.connectionAttempt(e.cluster.name);
     return config;
   }
 

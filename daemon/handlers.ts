@@ -9,11 +9,12 @@ import {
   requests,
   type ConnectionState,
   type DaemonStatusResult,
+  type HealthResult,
   type LogLevel,
   type RequestType,
 } from './protocol';
 import { RpcError } from './rpc/connection';
-import { schemaVersion, type Db } from './db/database';
+import { databaseSizeBytes, schemaVersion, type Db } from './db/database';
 import type { ClusterRecord, ClusterStore, JobStore } from './db/registry';
 import type { ClusterConnections } from './connections';
 import type { JobService } from './jobs/service';
@@ -30,6 +31,7 @@ import type { LogService } from './jobs/logs';
 import type { TemplateService } from './templates/service';
 import type { Logger } from './log';
 import type { ClientSession } from './server';
+import type { EstimateStreams } from './runtime/stream';
 import { DAEMON_VERSION } from './version';
 
 export interface HandlerContext {
@@ -53,6 +55,8 @@ export interface Services {
   runtime: RuntimeService;
   /** Tell clients a model changed (versions, aliases, gates). */
   modelChanged(name: string): void;
+  /** The estimate streams of one client (estimates/watch), closed with its connection. */
+  estimateStreams(session: ClientSession): EstimateStreams;
   status(): DaemonStatusResult;
   setLogLevel(level: LogLevel): void;
   requestShutdown(): void;
@@ -74,6 +78,33 @@ function who(ctx: HandlerContext): string {
 
 function clusterInfo(c: ClusterRecord, connection: ConnectionState) {
   return { ...c, connection };
+}
+
+/** What `health` answers; the metrics endpoint reads its gauges from the same function. */
+export function healthOf(s: Pick<Services, 'db' | 'databasePath' | 'clusters' | 'jobs' | 'connections' | 'poller'>): HealthResult {
+  let database: HealthResult['database'];
+  try {
+    const check = s.db.pragma('quick_check', { simple: true });
+    database = {
+      ok: check === 'ok',
+      path: s.databasePath,
+      schemaVersion: schemaVersion(s.db),
+      message: check === 'ok' ? null : String(check),
+      sizeBytes: databaseSizeBytes(s.db, s.databasePath),
+    };
+  } catch (err) {
+    database = { ok: false, path: s.databasePath, schemaVersion: 0, message: (err as Error).message, sizeBytes: 0 };
+  }
+  // Health must answer even when the database does not.
+  let clusters: HealthResult['clusters'] = [];
+  let activeJobs = 0;
+  if (database.ok) {
+    clusters = s.clusters.list().map((c) => ({ name: c.name, connection: s.connections.state(c.name) }));
+    activeJobs = s.jobs.countActive();
+  }
+  const poller = { ...s.poller.status(), activeJobs };
+  const ok = database.ok && clusters.every((c) => c.connection.status !== 'failed');
+  return { ok, database, clusters, poller };
 }
 
 export function createHandlers(s: Services): Handlers {
@@ -110,23 +141,7 @@ export function createHandlers(s: Services): Handlers {
     },
 
     health() {
-      let database: { ok: boolean; path: string; schemaVersion: number; message: string | null };
-      try {
-        const check = s.db.pragma('quick_check', { simple: true });
-        database = { ok: check === 'ok', path: s.databasePath, schemaVersion: schemaVersion(s.db), message: check === 'ok' ? null : String(check) };
-      } catch (err) {
-        database = { ok: false, path: s.databasePath, schemaVersion: 0, message: (err as Error).message };
-      }
-      // Health must answer even when the database does not.
-      let clusters: { name: string; connection: ConnectionState }[] = [];
-      let activeJobs = 0;
-      if (database.ok) {
-        clusters = s.clusters.list().map((c) => ({ name: c.name, connection: s.connections.state(c.name) }));
-        activeJobs = s.jobs.countActive();
-      }
-      const poller = { ...s.poller.status(), activeJobs };
-      const ok = database.ok && clusters.every((c) => c.connection.status !== 'failed');
-      return { ok, database, clusters, poller };
+      return healthOf(s);
     },
 
     'clusters/add'(params) {
@@ -305,6 +320,17 @@ export function createHandlers(s: Services): Handlers {
 
     'runtime/train'(params) {
       return s.runtime.train(params.cluster);
+    },
+
+    'estimates/watch'(params, ctx) {
+      // An unknown cluster is the request's error, not every later notification's.
+      s.clusters.get(params.cluster);
+      const { id, delayMs, ...estimate } = params;
+      return { id, revision: s.estimateStreams(ctx.session).update(id, estimate, delayMs) };
+    },
+
+    'estimates/unwatch'(params, ctx) {
+      return { unwatched: s.estimateStreams(ctx.session).unwatch(params.id) };
     },
 
     async 'clusters/accounting'(params, ctx) {

@@ -11,6 +11,7 @@ import { acquireLock, AlreadyRunningError, ensureStateDir, statePaths, writeStat
 import { openDatabase } from './db/database';
 import { createApp } from './app';
 import { listen, type ListeningServer } from './server';
+import { DaemonMetrics, metricsAddress, serveMetrics, type MetricsServer } from './metrics';
 import { DAEMON_VERSION } from './version';
 
 /** Exit status when another daemon already holds the lock: the caller should connect to that one. */
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       'poll-interval-ms': { type: 'string' },
       'parent-pid': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
     },
     strict: true,
   });
@@ -40,6 +43,8 @@ async function main(): Promise<void> {
   const port = wholeNumber('--port', values.port ?? env.SLURM_ML_PORT, 0);
   const pollIntervalMs = Math.max(250, wholeNumber('--poll-interval-ms', values['poll-interval-ms'] ?? env.SLURM_ML_POLL_INTERVAL_MS, 30_000));
   const parentPid = wholeNumber('--parent-pid', values['parent-pid'], 0);
+  // Off unless a port is given; a non-loopback host is refused here, before anything starts.
+  const metricsAt = metricsAddress(values['metrics-port'] ?? env.SLURM_ML_METRICS_PORT, values['metrics-host'] ?? env.SLURM_ML_METRICS_HOST);
 
   // Everything the daemon writes (registry, logs, state) is the user's alone.
   process.umask(0o077);
@@ -60,6 +65,8 @@ async function main(): Promise<void> {
   const token = randomBytes(32).toString('hex');
   const startedAt = new Date().toISOString();
   let server: ListeningServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metrics = new DaemonMetrics();
   let stopping: Promise<void> | undefined;
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
@@ -70,6 +77,7 @@ async function main(): Promise<void> {
         /* not written yet */
       }
       await app.close();
+      await metricsServer?.close();
       await server?.close();
       db.close();
       lock.release();
@@ -86,15 +94,25 @@ async function main(): Promise<void> {
     logSink: sink,
     pollIntervalMs,
     cacheDir: path.join(paths.dir, 'cache', 'models'),
-    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt },
+    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null },
+    metrics,
     requestShutdown: () => stopAndExit('shutdown request'),
   });
 
   try {
     server = await listen({ port, token, dispatcher: app.dispatcher, log });
+    if (metricsAt) {
+      try {
+        metricsServer = await serveMetrics(metrics, metricsAt, log);
+      } catch (err) {
+        throw new Error(`metrics endpoint on ${metricsAt.host}:${metricsAt.port}: ${(err as Error).message}`);
+      }
+      log.info('metrics endpoint', { url: metricsServer.url });
+    }
   } catch (err) {
     log.error('cannot listen', { error: (err as Error).message, port });
     await app.close();
+    await server?.close();
     db.close();
     lock.release();
     process.exit(1);

@@ -364,6 +364,8 @@ export const DaemonStatusResult = z.object({
   logLevel: LogLevel,
   startedAt: IsoDate,
   connections: z.number().int(),
+  /** The Prometheus endpoint (`http://127.0.0.1:PORT/metrics`), or null when metrics are off (the default). */
+  metrics: z.string().nullable(),
 });
 export type DaemonStatusResult = z.infer<typeof DaemonStatusResult>;
 
@@ -383,6 +385,8 @@ export const HealthResult = z.object({
     path: z.string(),
     schemaVersion: z.number().int(),
     message: z.string().nullable(),
+    /** The database file and its write-ahead log, in bytes. */
+    sizeBytes: z.number().int(),
   }),
   clusters: z.array(z.object({ name: ClusterName, connection: ConnectionState })),
   poller: z.object({
@@ -688,6 +692,20 @@ export const PredictSubmit = request('predict/submit', z.object({ ...WorkflowCom
 /** Client -> daemon: evaluate a model version on a dataset (a path on the cluster); its metrics are stored on the version. */
 export const EvaluateSubmit = request('evaluate/submit', z.object({ ...WorkflowCommon, model: ModelRef, dataset: z.string().min(1).max(4096) }), JobInfo);
 
+/**
+ * An experiment tracker's record of a version: the tracking URI and experiment
+ * its template declared, and the run id its training job reported (a line
+ * `SLURM_ML_MLFLOW_RUN_ID=ID` on stdout). `runUrl` is the run's page when the
+ * tracking URI is an http(s) MLflow server, else null.
+ */
+export const MlflowLink = z.object({
+  trackingUri: z.string(),
+  experimentName: z.string().nullable(),
+  runId: z.string().nullable(),
+  runUrl: z.string().nullable(),
+});
+export type MlflowLink = z.infer<typeof MlflowLink>;
+
 export const ModelVersionInfo = z.object({
   model: ModelName,
   version: z.number().int(),
@@ -708,6 +726,8 @@ export const ModelVersionInfo = z.object({
   tags: z.record(z.string(), z.string()),
   note: z.string().nullable(),
   createdAt: IsoDate,
+  /** The MLflow tracker its template declared and the run its training job reported; null or absent without a tracker. */
+  mlflow: MlflowLink.nullable().optional(),
 });
 export type ModelVersionInfo = z.infer<typeof ModelVersionInfo>;
 
@@ -1030,6 +1050,47 @@ export const ClustersAccounting = request(
   }),
 );
 
+// ------------------------------------------------------ streaming estimates
+
+/** A client's name for one estimate stream (e.g. the editor document's URI). */
+const EstimateStreamId = z.string().min(1).max(1024);
+
+/**
+ * Client -> daemon: open or update an estimate stream for a changing script
+ * (the editor sends the text as it is typed). The daemon answers at once with
+ * the update's revision and evaluates later: updates that arrive while one is
+ * waiting or running replace it, so only the latest is evaluated and a stale
+ * result is never sent. Results come as estimates/didChange.
+ */
+export const EstimatesWatch = request(
+  'estimates/watch',
+  EstimateRequest.extend({
+    id: EstimateStreamId,
+    expectedStart: z.boolean().default(false),
+    /** How long an update waits for a newer one before it is evaluated. */
+    delayMs: z.number().int().min(0).max(5000).default(50),
+  }),
+  z.object({ id: EstimateStreamId, revision: z.number().int() }),
+);
+
+/** Client -> daemon: close an estimate stream (streams also close with the connection). */
+export const EstimatesUnwatch = request('estimates/unwatch', z.object({ id: EstimateStreamId }), z.object({ unwatched: z.boolean() }));
+
+/** Daemon -> client: the estimate of a stream's latest revision (or why there is none). */
+export const EstimatesDidChange = notification(
+  'estimates/didChange',
+  z.object({
+    id: EstimateStreamId,
+    /** The update this answers: always the newest the daemon had when it sent it. */
+    revision: z.number().int(),
+    estimate: RuntimeEstimate.nullable(),
+    error: z.object({ code: z.number().int(), message: z.string() }).nullable(),
+    /** Evaluations this stream has run, and updates it dropped unevaluated or whose result went stale. */
+    evaluations: z.number().int(),
+    skipped: z.number().int(),
+  }),
+);
+
 /** Every request the daemon serves, by method name. */
 export const requests = {
   [Initialize.method]: Initialize,
@@ -1070,6 +1131,8 @@ export const requests = {
   [RuntimeEstimateBatch.method]: RuntimeEstimateBatch,
   [RuntimeInfo.method]: RuntimeInfo,
   [RuntimeTrain.method]: RuntimeTrain,
+  [EstimatesWatch.method]: EstimatesWatch,
+  [EstimatesUnwatch.method]: EstimatesUnwatch,
   [ClustersAccounting.method]: ClustersAccounting,
   [ClustersPartitions.method]: ClustersPartitions,
   [RuntimeAccuracy.method]: RuntimeAccuracy,
@@ -1086,6 +1149,7 @@ export const notifications = {
   [ClustersDidChange.method]: ClustersDidChange,
   [LogsDidAppend.method]: LogsDidAppend,
   [ModelsDidChange.method]: ModelsDidChange,
+  [EstimatesDidChange.method]: EstimatesDidChange,
 } as const;
 
 export const allErrorCodes: readonly ErrorCode[] = errorCodeValues;

@@ -44,6 +44,8 @@ export class DaemonConnection implements vscode.Disposable {
           clientVersion: version,
           daemonScript: path.join(extensionPath, 'dist', 'daemon.js'),
           nodePath: this.nodePath(),
+          env: this.daemonEnv(),
+          daemonArgs: this.daemonArgs(),
           onProtocolError: (m) => log.warn(`protocol: ${m}`),
           prompt: (req) => answerSshPrompt(req, log),
         });
@@ -102,6 +104,18 @@ export class DaemonConnection implements vscode.Disposable {
     // daemon needs a Node >= 20 whose ABI matches its native modules, so the
     // default is `node` on PATH.
     return vscode.workspace.getConfiguration('slurmMl').get<string>('nodePath')?.trim() || 'node';
+  }
+
+  /** For a daemon this window starts: Prometheus metrics on 127.0.0.1 when `slurmMl.metricsPort` is set (0: off). */
+  private daemonArgs(): string[] {
+    const port = vscode.workspace.getConfiguration('slurmMl').get<number>('metricsPort') ?? 0;
+    return Number.isInteger(port) && port > 0 && port <= 65535 ? ['--metrics-port', String(port)] : [];
+  }
+
+  /** The environment of a daemon this window starts: the poll interval setting (a running daemon keeps its own). */
+  private daemonEnv(): NodeJS.ProcessEnv {
+    const seconds = vscode.workspace.getConfiguration('slurmMl').get<number>('pollIntervalSeconds');
+    return seconds && seconds > 0 ? { ...process.env, SLURM_ML_POLL_INTERVAL_MS: String(Math.round(seconds * 1000)) } : process.env;
   }
 
   /** Connects, starting the daemon when none runs. Failures become state and messages, never exceptions. */

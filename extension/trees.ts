@@ -306,6 +306,14 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
         item.id = `model:${v.model}:v${v.version}`;
         item.description = versionDescription(v);
         item.tooltip = versionTooltip(v);
+        if (v.mlflow?.runId) {
+          // The experiment tracker's run, as a link when its server has a page for it.
+          const tip = new vscode.MarkdownString().appendText(versionTooltip(v)).appendMarkdown('\n\n');
+          const label = `MLflow run ${v.mlflow.runId}${v.mlflow.experimentName ? ` (${v.mlflow.experimentName})` : ''}`;
+          if (v.mlflow.runUrl) tip.appendMarkdown(`[${label.replace(/[[\]\\]/g, '\\$&')}](${v.mlflow.runUrl.replace(/[()\s]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)})`);
+          else tip.appendText(`${label} at ${v.mlflow.trackingUri}`);
+          item.tooltip = tip;
+        }
         item.iconPath = new vscode.ThemeIcon(v.aliases.length ? 'tag' : 'versions');
         item.contextValue = versionContextValue(v);
         return item;

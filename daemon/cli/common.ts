@@ -40,8 +40,10 @@ export function print(json: boolean | undefined, value: unknown, human: () => st
 
 export const cliPaths = () => statePaths(process.env);
 
-export async function connect(): Promise<ConnectedDaemon> {
+/** `daemonArgs`: given to a daemon this starts (none when one runs already). */
+export async function connect(daemonArgs: string[] = []): Promise<ConnectedDaemon> {
   return connectOrStartDaemon({
+    daemonArgs,
     paths: cliPaths(),
     clientName: 'slurm-ml-cli',
     clientVersion: DAEMON_VERSION,

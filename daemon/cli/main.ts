@@ -20,6 +20,7 @@ import {
   ClustersBudget,
 } from '../protocol';
 import { connectToRunningDaemon } from '../client';
+import { metricsAddress } from '../metrics';
 import { isProcessAlive, readStateFile } from '../state';
 import { DAEMON_VERSION } from '../version';
 import { formatJob, formatJobsTable, formatDuration } from './format';
@@ -33,6 +34,7 @@ import { Exit, UsageError, explainLostSubmit, cliPaths, confirm, connect, need, 
 const USAGE = `usage: slurm-ml <command> [options]
 
   daemon start|stop|status [--json]   manage the per-user daemon
+  daemon start --metrics-port P [--metrics-host 127.0.0.1]   with Prometheus metrics on http://127.0.0.1:P/metrics
   health [--json]                      database, clusters' SSH state, poller
   cluster add NAME --host H [--port P] --user U --identity FILE [--known-hosts FILE] [--json]
   cluster add NAME --ssh-alias ALIAS [--ssh-config FILE] [--json]   settings from ~/.ssh/config
@@ -71,18 +73,32 @@ Runtime estimates:
   runtime evaluate --trace FILE [--format swf|sacct] [--check] [--json]   offline replay (see runtime help)
 
 environment: SLURM_ML_STATE_DIR (default ~/.local/state/slurm-ml), SLURM_ML_LOG_LEVEL,
-             SLURM_ML_POLL_INTERVAL_MS (for a daemon this command starts)`;
+             SLURM_ML_POLL_INTERVAL_MS, SLURM_ML_METRICS_PORT, SLURM_ML_METRICS_HOST (for a daemon this command starts)`;
 
 async function daemonCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values } = parse(rest, {}, 0);
+  const { values } = parse(rest, sub === 'start' ? { 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' } } : {}, 0);
   const paths = cliPaths();
   switch (sub) {
     case 'start': {
-      const d = await connect();
+      const metricsPort = values['metrics-port'] as string | undefined;
+      const metricsHost = values['metrics-host'] as string | undefined;
+      let wanted: ReturnType<typeof metricsAddress>;
+      try {
+        wanted = metricsAddress(metricsPort, metricsHost);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const d = await connect(wanted ? ['--metrics-port', String(wanted.port), '--metrics-host', wanted.host] : []);
       const status = await d.rpc.request(DaemonStatus, {});
       d.rpc.close();
-      print(values.json, { running: true, ...status }, () => `daemon running: pid ${status.pid}, port ${status.port}, state ${status.stateFile}`);
+      // A daemon that already ran was not started with these flags: say so rather than pretend.
+      if (wanted && (status.metrics === null || (wanted.port !== 0 && !status.metrics.endsWith(`:${wanted.port}/metrics`)))) {
+        throw new Error(
+          `a daemon already runs (pid ${status.pid}) ${status.metrics ? `with metrics at ${status.metrics}` : 'without metrics'}; stop it first (slurm-ml daemon stop), then start it with --metrics-port ${metricsPort}`,
+        );
+      }
+      print(values.json, { running: true, ...status }, () => `daemon running: pid ${status.pid}, port ${status.port}, state ${status.stateFile}${status.metrics ? `, metrics ${status.metrics}` : ''}`);
       return Exit.Ok;
     }
     case 'stop': {
@@ -113,6 +129,7 @@ async function daemonCommand(args: string[]): Promise<number> {
         [
           `daemon running: pid ${status.pid}, version ${status.daemonVersion}, protocol ${status.protocolVersion}`,
           `  listening  127.0.0.1:${status.port}`,
+          `  metrics    ${status.metrics ?? 'off'}`,
           `  state      ${status.stateFile}`,
           `  database   ${status.database}`,
           `  log level  ${status.logLevel}`,

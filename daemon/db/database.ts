@@ -1,5 +1,6 @@
 // Opens the registry: WAL, foreign keys, and pending migrations applied each
 // in its own transaction.
+import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { migrations as allMigrations, type Migration } from './migrations';
 
@@ -60,4 +61,20 @@ export function migrate(db: Db, migrations: readonly Migration[]): number[] {
 export function schemaVersion(db: Db): number {
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
   return row.v ?? 0;
+}
+
+/** Bytes the registry takes on disk: the database file and its write-ahead log (pages, for an in-memory one). */
+export function databaseSizeBytes(db: Db, file: string): number {
+  if (file === ':memory:' || file === '') {
+    return Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
+  }
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += fs.statSync(f).size;
+    } catch {
+      // no write-ahead log right now
+    }
+  }
+  return total;
 }

@@ -249,4 +249,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE model_versions_new RENAME TO model_versions;
     `,
   },
+  {
+    version: 6,
+    name: 'experiment-tracking links on versions',
+    // The MLflow tracker a training job's template declared and the run id the
+    // job reported; all null without a tracker.
+    sql: `
+      ALTER TABLE model_versions ADD COLUMN mlflow_tracking_uri TEXT;
+      ALTER TABLE model_versions ADD COLUMN mlflow_experiment TEXT;
+      ALTER TABLE model_versions ADD COLUMN mlflow_run_id TEXT;
+    `,
+  },
 ];

@@ -37,6 +37,8 @@ export interface NewVersion {
   trainingJobId: string | null;
   gitCommit: string | null;
   tags: Record<string, string>;
+  /** The tracker the training job's template declared and the run id the job reported (migration 6). */
+  mlflow?: { trackingUri: string; experimentName: string | null; runId: string | null } | null;
 }
 
 export interface PageRequest {
@@ -128,6 +130,31 @@ interface VersionRow {
   note: string | null;
   created_at: string;
   aliases: string;
+  mlflow_tracking_uri: string | null;
+  mlflow_experiment: string | null;
+  mlflow_run_id: string | null;
+}
+
+/**
+ * The MLflow UI's page of a run: `#/runs/ID` on an http(s) tracking server
+ * (the UI finds the run's experiment itself). Null for other tracking URIs
+ * (file:, databricks, ...), which have no page to open.
+ */
+export function mlflowRunUrl(trackingUri: string, runId: string | null): string | null {
+  if (runId === null) return null;
+  let u: URL;
+  try {
+    u = new URL(trackingUri);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+  u.hash = '';
+  u.search = '';
+  u.username = '';
+  u.password = '';
+  const base = u.toString().replace(/\/+$/, '');
+  return `${base}/#/runs/${encodeURIComponent(runId)}`;
 }
 
 interface HistoryRow {
@@ -169,6 +196,10 @@ function versionFromRow(r: VersionRow): VersionRecord {
       tags: JSON.parse(r.tags) as Record<string, string>,
       note: r.note,
       createdAt: r.created_at,
+      mlflow:
+        r.mlflow_tracking_uri === null
+          ? null
+          : { trackingUri: r.mlflow_tracking_uri, experimentName: r.mlflow_experiment, runId: r.mlflow_run_id, runUrl: mlflowRunUrl(r.mlflow_tracking_uri, r.mlflow_run_id) },
     },
   };
 }
@@ -252,8 +283,10 @@ export class ModelStore {
     this.versionByJobStmt = db.prepare(`${SELECT_VERSION} WHERE v.training_job_id = ?`);
     this.maxVersionStmt = db.prepare('SELECT coalesce(max(version), 0) AS n FROM model_versions WHERE model_id = ?');
     this.insertVersionStmt = db.prepare(
-      `INSERT INTO model_versions (id, model_id, version, cluster_id, artifact_path, artifacts, metrics, training_job_id, git_commit, tags, created_at)
-       VALUES (@id, @model_id, @version, @cluster_id, @artifact_path, @artifacts, @metrics, @training_job_id, @git_commit, @tags, @created_at)`,
+      `INSERT INTO model_versions (id, model_id, version, cluster_id, artifact_path, artifacts, metrics, training_job_id, git_commit, tags, created_at,
+         mlflow_tracking_uri, mlflow_experiment, mlflow_run_id)
+       VALUES (@id, @model_id, @version, @cluster_id, @artifact_path, @artifacts, @metrics, @training_job_id, @git_commit, @tags, @created_at,
+         @mlflow_tracking_uri, @mlflow_experiment, @mlflow_run_id)`,
     );
     this.versionCountStmt = db.prepare('SELECT count(*) AS n FROM model_versions WHERE model_id = ?');
     this.versionPageStmt = db.prepare(`${SELECT_VERSION} WHERE v.model_id = ? ORDER BY v.version DESC LIMIT ? OFFSET ?`);
@@ -375,6 +408,9 @@ export class ModelStore {
           git_commit: v.gitCommit,
           tags: JSON.stringify(v.tags),
           created_at: new Date().toISOString(),
+          mlflow_tracking_uri: v.mlflow?.trackingUri ?? null,
+          mlflow_experiment: v.mlflow?.experimentName ?? null,
+          mlflow_run_id: v.mlflow?.runId ?? null,
         });
         return this.versionById(id);
       })

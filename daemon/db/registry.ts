@@ -349,6 +349,7 @@ export class JobStore {
   private readonly unfinalizedStmt;
   private readonly activeRefsStmt;
   private readonly countActiveStmt;
+  private readonly countByStateStmt;
   private readonly byVersionStmt;
 
   constructor(private readonly db: Db) {
@@ -382,6 +383,7 @@ export class JobStore {
        FROM jobs j JOIN clusters c ON c.id = j.cluster_id WHERE j.state NOT IN (${terminalList}) ORDER BY j.created_at`,
     );
     this.countActiveStmt = db.prepare(`SELECT count(*) AS n FROM jobs WHERE state NOT IN (${terminalList})`);
+    this.countByStateStmt = db.prepare('SELECT state, kind, count(*) AS count FROM jobs GROUP BY state, kind ORDER BY state, kind');
     this.unfinalizedStmt = db.prepare(`${SELECT_JOB} WHERE j.kind != 'job' AND j.finalized_at IS NULL AND j.state IN (${terminalList}) ORDER BY j.created_at`);
     this.byVersionStmt = db.prepare(`${SELECT_JOB} WHERE j.model_version_id = ? AND j.kind = ? ORDER BY j.created_at DESC`);
   }
@@ -590,5 +592,10 @@ export class JobStore {
 
   countActive(): number {
     return (this.countActiveStmt.get() as { n: number }).n;
+  }
+
+  /** Jobs by state and kind (the metrics). */
+  countByStateAndKind(): { state: string; kind: string; count: number }[] {
+    return this.countByStateStmt.all() as { state: string; kind: string; count: number }[];
   }
 }

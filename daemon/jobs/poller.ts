@@ -40,6 +40,8 @@ export interface PollerDeps {
   afterRefresh?: (cluster: string, jobs: TrackedJob[]) => Promise<void>;
   /** Work after every tick, also when nothing is followed (e.g. results not yet collected). */
   afterTick?: () => Promise<void>;
+  /** Told of each cluster's cycle (the metrics): outcome and seconds, progress reading included. */
+  onCycle?: (cluster: string, outcome: 'ok' | 'error', seconds: number) => void;
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -154,6 +156,8 @@ export class Poller {
       [...this.following()].map(async ([name, jobs]) => {
         const s = this.schedule(name);
         if (!force && s.nextAt > now) return;
+        const started = performance.now();
+        let outcome: 'ok' | 'error' = 'error';
         try {
           const cluster = this.d.jobService.clusterOf(jobs[0]!);
           const stats = await this.d.jobService.refresh(cluster, jobs);
@@ -166,6 +170,7 @@ export class Poller {
           const unwatched = this.d.hasClients && !this.d.hasClients() ? 2 : 1;
           s.intervalMs = this.d.intervalMs * slow * unwatched;
           s.nextAt = Date.now() + (s.fast.length > 0 ? s.fast.shift()! : s.intervalMs);
+          outcome = 'ok';
         } catch (err) {
           s.failures++;
           const ceiling = Math.min(MAX_BACKOFF_MS, this.d.intervalMs * 2 ** s.failures);
@@ -177,6 +182,7 @@ export class Poller {
           this.d.log.warn('poll failed', { cluster: name, error: s.lastError, retryInMs: wait });
         } finally {
           s.lastPollAt = Date.now();
+          this.d.onCycle?.(name, outcome, (performance.now() - started) / 1000);
         }
       }),
     );

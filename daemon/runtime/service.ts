@@ -44,6 +44,8 @@ export interface RuntimeDeps {
   /** Train in a worker thread (the daemon) or in this thread (tests from sources). */
   worker?: boolean;
   onModelChanged?: (name: string) => void;
+  /** Told of every estimate (its source, seconds; null for one of a batch) and every training (the metrics). */
+  observer?: { estimate(source: string, seconds: number | null, count?: number): void; training(seconds: number): void };
 }
 
 /** Fewer finished jobs than this and a model would only learn noise. */
@@ -169,6 +171,13 @@ export class RuntimeService {
   }
 
   async estimate(p: { cluster: string; script: string; sbatchArgs: string[]; expectedStart: boolean }): Promise<RuntimeEstimate> {
+    const started = performance.now();
+    const estimate = await this.estimateTimed(p);
+    this.d.observer?.estimate(estimate.source, (performance.now() - started) / 1000);
+    return estimate;
+  }
+
+  private async estimateTimed(p: { cluster: string; script: string; sbatchArgs: string[]; expectedStart: boolean }): Promise<RuntimeEstimate> {
     const cluster = this.d.clusters.get(p.cluster);
     const session = await this.d.connections.session(cluster);
     try {
@@ -192,7 +201,11 @@ export class RuntimeService {
     const session = await this.d.connections.session(cluster);
     await this.ingest(cluster, session).catch((err: unknown) => this.d.log.warn('runtime history could not be read', { error: (err as Error).message }));
     const user = await this.remoteUser(cluster, session);
-    return p.scripts.map((s) => this.estimateOne(cluster, user, s.script, s.sbatchArgs));
+    const estimates = p.scripts.map((s) => this.estimateOne(cluster, user, s.script, s.sbatchArgs));
+    const bySource = new Map<string, number>();
+    for (const e of estimates) bySource.set(e.source, (bySource.get(e.source) ?? 0) + 1);
+    for (const [source, n] of bySource) this.d.observer?.estimate(source, null, n);
+    return estimates;
   }
 
   private estimateOne(cluster: ClusterRecord, user: string, script: string, args: string[]): RuntimeEstimate {
@@ -312,6 +325,7 @@ export class RuntimeService {
    */
   async train(name: string): Promise<{ cluster: string; jobs: number; version: number; metrics: Metrics; promoted: boolean; gate: GateResult | null }> {
     const cluster = this.d.clusters.get(name);
+    const started = performance.now();
     const session = await this.d.connections.session(cluster);
     try {
       await this.ingest(cluster, session, true);
@@ -385,6 +399,7 @@ export class RuntimeService {
         promoted = true;
       }
     }
+    this.d.observer?.training((performance.now() - started) / 1000);
     this.d.log.info('runtime model trained', { cluster: cluster.name, version: version.version, jobs: n, promoted, mae_minutes: metrics.mae_minutes, coverage: metrics.coverage });
     this.d.onModelChanged?.(modelName);
     return { cluster: cluster.name, jobs: n, version: version.version, metrics, promoted, gate };

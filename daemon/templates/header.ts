@@ -53,11 +53,34 @@ const HeaderVariable = z
     if (v.required === true && v.default !== undefined) ctx.addIssue({ code: 'custom', path: ['required'], message: 'a variable with a default is not required' });
   });
 
+/** `{{name}}`, the whole value: the tracker setting comes from that variable. */
+const VARIABLE_REF = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/;
+/** A literal setting: one line, no control characters (it becomes an environment variable). */
+const TrackerSetting = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must be one line without control characters');
+
+/**
+ * An MLflow tracker the template's jobs report to: each setting a literal or
+ * `{{variable}}`. The job gets them as MLFLOW_TRACKING_URI and
+ * MLFLOW_EXPERIMENT_NAME; a variable left unset means no tracker.
+ */
+const HeaderMlflow = z
+  .object({
+    trackingUri: TrackerSetting(2048),
+    experimentName: TrackerSetting(512).optional(),
+  })
+  .strict();
+
 const Header = z
   .object({
     kind: JobKind,
     description: z.string().max(2000).default(''),
     variables: z.array(HeaderVariable).max(200).default([]),
+    mlflow: HeaderMlflow.optional(),
   })
   .strict()
   .superRefine((h, ctx) => {
@@ -66,12 +89,26 @@ const Header = z
       if (seen.has(v.name)) ctx.addIssue({ code: 'custom', path: ['variables', i, 'name'], message: `variable "${v.name}" is declared twice` });
       seen.add(v.name);
     });
+    for (const key of ['trackingUri', 'experimentName'] as const) {
+      const ref = VARIABLE_REF.exec(h.mlflow?.[key] ?? '');
+      if (ref && !seen.has(ref[1]!)) ctx.addIssue({ code: 'custom', path: ['mlflow', key], message: `refers to variable "${ref[1]}", which is not declared` });
+    }
   });
+
+/** A tracker setting: a literal, or the name of the variable it comes from. */
+export type TrackerSetting = { literal: string } | { variable: string };
+
+function trackerSetting(value: string): TrackerSetting {
+  const ref = VARIABLE_REF.exec(value);
+  return ref ? { variable: ref[1]! } : { literal: value };
+}
 
 export interface ParsedHeader {
   kind: JobKind;
   description: string;
   variables: TemplateVariable[];
+  /** The MLflow tracker the template declares, if any. */
+  mlflow: { trackingUri: TrackerSetting; experimentName: TrackerSetting | null } | null;
   /** The template's text after the header (the header comment renders to nothing anyway). */
   bodyOffset: number;
 }
@@ -132,5 +169,7 @@ export function parseHeader(file: string, text: string): ParsedHeader {
       max: v.max ?? null,
     }),
   );
-  return { kind: r.data.kind, description: r.data.description, variables, bodyOffset: end + 4 };
+  const m = r.data.mlflow;
+  const mlflow = m ? { trackingUri: trackerSetting(m.trackingUri), experimentName: m.experimentName === undefined ? null : trackerSetting(m.experimentName) } : null;
+  return { kind: r.data.kind, description: r.data.description, variables, mlflow, bodyOffset: end + 4 };
 }

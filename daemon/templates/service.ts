@@ -9,7 +9,8 @@ import type Handlebars from 'handlebars';
 import { ErrorCode, type TemplateInfo } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import type { Logger } from '../log';
-import { parseHeader, TemplateError } from './header';
+import { parseHeader, TemplateError, type ParsedHeader, type TrackerSetting } from './header';
+import { shellQuote } from '../ssh/quote';
 import { checkTemplate, CONTEXT_FIELDS, TemplateCheckError, type ContextField } from './check';
 import { coerceValue, validateValues, type TemplateValue } from './values';
 import { COMPILE_OPTIONS, createEngine } from './engine';
@@ -39,11 +40,56 @@ export interface RenderedTemplate {
   script: string;
   /** Every declared variable after defaults and coercion (null: optional, unset). */
   values: Record<string, TemplateValue>;
+  /** The MLflow tracker the job reports to (exported into the script), or null. */
+  mlflow: MlflowTracker | null;
+}
+
+/** An MLflow tracker as a job receives it: MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME. */
+export interface MlflowTracker {
+  trackingUri: string;
+  experimentName: string | null;
 }
 
 interface CompiledTemplate {
   info: TemplateInfo;
   render: Handlebars.TemplateDelegate;
+  mlflow: ParsedHeader['mlflow'];
+}
+
+/** A tracker setting's value: the literal, or the variable's value ('' or null when unset). */
+function trackerValue(setting: TrackerSetting | null, values: Record<string, TemplateValue>): string | null {
+  if (setting === null) return null;
+  const v = 'literal' in setting ? setting.literal : values[setting.variable];
+  if (v === null || v === undefined) return null;
+  const s = String(v).trim();
+  if (/[\u0000-\u001f\u007f]/.test(s)) {
+    const name = 'variable' in setting ? `variable "${setting.variable}"` : 'the MLflow setting';
+    throw new RpcError(ErrorCode.InvalidParams, `${name}: an MLflow setting must be one line without control characters`, { field: 'variable' in setting ? `values.${setting.variable}` : 'template' });
+  }
+  return s === '' ? null : s;
+}
+
+/**
+ * Puts the tracker's environment into a rendered script right after its
+ * directive block (sbatch reads #SBATCH lines only until the first command),
+ * so every template that declares a tracker exports it, whatever its body does.
+ */
+export function withTrackerEnv(script: string, t: MlflowTracker): string {
+  const lines = script.split('\n');
+  let at = lines.length;
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i]!.trim();
+    if (l !== '' && !l.startsWith('#')) {
+      at = i;
+      break;
+    }
+  }
+  const env = [
+    '# MLflow tracking declared by the template (slurm-ml): report the run id with a line SLURM_ML_MLFLOW_RUN_ID=ID on stdout',
+    `export MLFLOW_TRACKING_URI=${shellQuote(t.trackingUri)}`,
+    ...(t.experimentName === null ? [] : [`export MLFLOW_EXPERIMENT_NAME=${shellQuote(t.experimentName)}`]),
+  ];
+  return [...lines.slice(0, at), ...env, ...lines.slice(at)].join('\n');
 }
 
 /**
@@ -82,6 +128,7 @@ export function compileTemplate(
   return {
     info: { name: meta.name, kind: header.kind, description: header.description, source: meta.source, path: meta.path, variables: header.variables },
     render,
+    mlflow: header.mlflow,
   };
 }
 
@@ -179,7 +226,22 @@ export class TemplateService {
     } catch (err) {
       throw new RpcError(ErrorCode.InvalidParams, `template ${t.info.name} (${t.info.path}): ${(err as Error).message}`, { field: 'template' });
     }
-    return { template: t.info, script, values: checked };
+    const mlflow = this.trackerOf(t, checked);
+    if (mlflow) script = withTrackerEnv(script, mlflow);
+    return { template: t.info, script, values: checked, mlflow };
+  }
+
+  /** The MLflow tracker a template's jobs report to with these values; null when it declares none or its variable is unset. */
+  tracker(name: string, values: Record<string, unknown>, workspace?: string): MlflowTracker | null {
+    const t = this.load(this.find(name, workspace));
+    return this.trackerOf(t, validateValues(t.info.name, t.info.variables, values));
+  }
+
+  private trackerOf(t: CompiledTemplate, values: Record<string, TemplateValue>): MlflowTracker | null {
+    if (!t.mlflow) return null;
+    const trackingUri = trackerValue(t.mlflow.trackingUri, values);
+    if (trackingUri === null) return null;
+    return { trackingUri, experimentName: trackerValue(t.mlflow.experimentName, values) };
   }
 
   private files(workspace?: string): Map<string, TemplateFile> {

@@ -45,6 +45,18 @@ const OUTPUT_DIR = 'output';
 const METRICS_FILE = 'metrics.json';
 /** Bytes of a failed job's log kept with it. */
 const LOG_TAIL_BYTES = 4096;
+/** The line a job prints on stdout to report its MLflow run (README: experiment tracking). */
+const MLFLOW_RUN_LINE = /^SLURM_ML_MLFLOW_RUN_ID=([A-Za-z0-9][A-Za-z0-9._-]{0,127})\s*$/;
+
+/** The run id of the last well-formed `SLURM_ML_MLFLOW_RUN_ID=ID` line, or null. */
+export function mlflowRunIdFrom(text: string): string | null {
+  let id: string | null = null;
+  for (const line of text.split('\n')) {
+    const m = MLFLOW_RUN_LINE.exec(line);
+    if (m) id = m[1]!;
+  }
+  return id;
+}
 
 async function readWorkspaceFile(workspace: string, file: string, what: string): Promise<{ name: string; data: Buffer }> {
   const full = path.resolve(workspace, file);
@@ -154,6 +166,7 @@ export class WorkflowService {
   async train(p: Common & { model: string; tags: Record<string, string> }, log: Logger, promptVia?: ClientSession): Promise<JobInfo> {
     const prep = await this.prepare('train', p, { model: p.model });
     const commit = await gitCommit(p.workspace);
+    const mlflow = this.d.templates.tracker(prep.templateName, p.values, p.workspace);
     return this.d.jobService.submit({ id: p.id, cluster: p.cluster, script: '', scriptName: `${prep.templateName}.sbatch`, name: `train-${p.model}`, sbatchArgs: [] }, log, {
       promptVia,
       workflow: {
@@ -163,7 +176,7 @@ export class WorkflowService {
         files: prep.files,
         outputDir: ARTIFACT_DIR,
         modelName: p.model,
-        workflow: { gitCommit: commit, tags: p.tags, workspace: p.workspace },
+        workflow: { gitCommit: commit, tags: p.tags, workspace: p.workspace, ...(mlflow ? { mlflow } : {}) },
       },
     });
   }
@@ -243,7 +256,9 @@ export class WorkflowService {
     const model = job.model;
     if (job.kind === 'train' && model) {
       const wf = facts.workflow ?? {};
+      const tracker = wf.mlflow as { trackingUri: string; experimentName: string | null } | undefined;
       this.d.models.registerVersion({
+        mlflow: tracker ? { trackingUri: tracker.trackingUri, experimentName: tracker.experimentName, runId: await this.mlflowRunId(job, s) } : null,
         model,
         clusterId,
         artifactPath: job.outputDir!,
@@ -258,6 +273,14 @@ export class WorkflowService {
       this.d.models.setEvaluation(facts.modelVersionId, metrics);
       if (model) this.d.onModelChanged(model);
     }
+  }
+
+  /** Only lines of the contract, so a long log costs no more than they do. */
+  private async mlflowRunId(job: JobInfo, s: RemoteSession): Promise<string | null> {
+    if (!job.stdoutPath) return null;
+    const r = await s.exec(['grep', '-a', '-E', '^SLURM_ML_MLFLOW_RUN_ID=', '--', job.stdoutPath], { timeoutMs: 30_000 });
+    // 1: no such line; 2: no log. Either way the version has no run.
+    return r.code === 0 ? mlflowRunIdFrom(r.stdout) : null;
   }
 
   private async readMetrics(job: JobInfo, s: RemoteSession): Promise<Metrics | null> {
