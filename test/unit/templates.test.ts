@@ -342,7 +342,7 @@ test('train renders the resources into #SBATCH lines and the contract into expor
   assert.match(r.script, /\nexport SLURM_ML_ARTIFACT_DIR=\/home\/u\/\.slurm-ml\/runs\/r1\/artifacts\n/);
   assert.match(r.script, /\nexport SLURM_ML_MODEL=iris\n/);
   assert.match(r.script, /\npython3 "\$\{args\[@\]\}"\n$/);
-  assert.deepEqual(r.values, { partition: 'long', qos: 'high', account: 'research', cpus: 4, mem: '8G', time: '2:00:00', gpus: 2, image: null, bind: null, python: 'python3', modules: null });
+  assert.deepEqual(r.values, { partition: 'long', qos: 'high', account: 'research', cpus: 4, mem: '8G', time: '2:00:00', gpus: 2, image: null, bind: null, python: 'python3', modules: null, mlflow_tracking_uri: null, mlflow_experiment: null });
   const plain = s.render('train', {}, {});
   assert.doesNotMatch(plain.script, /#SBATCH --(mem|time|partition|qos|account|gres)/, 'unset resources are left to the cluster');
   assert.match(plain.script, /^#!\/bin\/bash\n#SBATCH --cpus-per-task=1\n# Rendered/);
