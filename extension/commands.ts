@@ -20,12 +20,15 @@ import {
   LogsTail,
   LogsUnsubscribe,
   ModelsGet,
+  ModelsLineage,
   ModelsPromote,
   ModelsRollback,
   ModelsTry,
   PredictSubmit,
   RuntimeEstimateRequest,
+  RuntimeTrain,
   TemplatesList,
+  TemplatesRender,
   TrainSubmit,
   type ClusterConfig,
   type GateResult,
@@ -37,7 +40,7 @@ import {
 import { RpcError } from '../daemon/rpc/connection';
 import { DaemonUnavailable, errorMessage, type DaemonConnection } from './daemon';
 import type { EditorEstimates } from './estimates';
-import { estimateDetails, findTimeDirective, splitLines } from './model/estimates';
+import { estimateDetails, estimateSummary, findTimeDirective, formatClock, splitLines } from './model/estimates';
 import { formatMetric } from './model/models';
 import { validateClusterField, validateClusterName, validateModelName, validatePort, validateVariable, variablePrompt, variableValue } from './model/inputs';
 import type { ClusterNode, ClustersTree, JobsNode, JobsTree, ModelsNode, ModelsTree } from './trees';
@@ -96,6 +99,13 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     }
   });
   plain('slurmMl.restartDaemon', () => s.daemon.restart());
+  plain('slurmMl.openSample', async () => {
+    // An untitled copy: the shipped file stays as it is, and Submit uses the editor's text.
+    const text = fs.readFileSync(path.join(context.extensionPath, 'media', 'walkthrough', 'hello.sbatch'), 'utf8');
+    const doc = await vscode.workspace.openTextDocument({ content: text, language: 'sbatch' });
+    await vscode.window.showTextDocument(doc);
+    return doc;
+  });
   plain('slurmMl.refresh', async () => {
     if (s.daemon.state.kind !== 'connected') await s.daemon.start();
     await Promise.all([s.clusters.reload(), s.jobs.reload(), s.models.reload()]);
@@ -140,7 +150,32 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     });
     return r;
   });
-  for (const id of ['slurmMl.openDashboard', 'slurmMl.retrainRuntimeModel']) {
+  withDaemon('slurmMl.retrainRuntimeModel', async (arg) => {
+    const cluster = typeof arg === 'string' ? arg : isClusterNode(arg) ? arg.cluster.name : await pickCluster(s, 'Retrain Runtime Model');
+    const r = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Slurm ML: runtime model of ${cluster}` },
+      (progress) => {
+        progress.report({ message: 'reading the accounting, training on the older jobs, gating on the newest…' });
+        // Training runs in a worker thread of the daemon: minutes on a large history.
+        return s.daemon.request(RuntimeTrain, { cluster }, { timeoutMs: 30 * 60_000 });
+      },
+    );
+    const m = r.metrics;
+    const facts = [
+      m.mae_minutes !== undefined ? `MAE ${formatMetric(m.mae_minutes)} min` : undefined,
+      m.coverage !== undefined ? `80 % interval covers ${Math.round(m.coverage * 100)} %` : undefined,
+      m.p90_under_rate !== undefined ? `${Math.round(m.p90_under_rate * 100)} % ran past p90` : undefined,
+    ].filter(Boolean);
+    const verdict = r.promoted ? 'now used for estimates' : `not used: the gate found it worse than v${r.gate?.baseline ?? '?'} in use`;
+    s.log.info(`runtime-${cluster} v${r.version} from ${r.jobs} jobs: ${JSON.stringify(m)}; ${verdict}`);
+    void (r.promoted ? vscode.window.showInformationMessage : vscode.window.showWarningMessage)(
+      `Slurm ML: runtime-${cluster} v${r.version}, trained on ${r.jobs} finished jobs${facts.length ? ` (${facts.join(', ')})` : ''}: ${verdict}.`,
+    );
+    await s.models.reload();
+    s.estimates?.refresh();
+    return r;
+  });
+  for (const id of ['slurmMl.openDashboard']) {
     plain(id, async () => void vscode.window.showInformationMessage(`Slurm ML: ${titles[id] ?? id} is not available yet.`));
   }
   withDaemon('slurmMl.showDaemonStatus', async () => {
@@ -275,6 +310,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
   withDaemon('slurmMl.trainModel', async () => {
     const model = await input({ title: 'Train Model: model name', prompt: 'The model this training creates a version of', validate: validateModelName, value: s.models.list()[0]?.name ?? '' });
     const w = await collectWorkflow(s, 'train', 'Train Model');
+    await confirmWorkflow(s, w, `Train ${model}`);
     const job = await s.daemon.request(TrainSubmit, { ...w, model }, { timeoutMs: 180_000 });
     submitted(s, job, `training ${model}`);
     return job;
@@ -283,6 +319,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const ref = await modelRefFrom(s, arg, 'Run Prediction');
     const inputPath = await input({ title: `Run Prediction with ${ref}: input`, prompt: 'Path of the input on the cluster', validate: (t) => (t.trim() ? undefined : 'give the input path on the cluster') });
     const w = await collectWorkflow(s, 'predict', `Run Prediction with ${ref}`);
+    await confirmWorkflow(s, w, `Predict with ${ref}`);
     const job = await s.daemon.request(PredictSubmit, { ...w, model: ref, input: inputPath }, { timeoutMs: 180_000 });
     submitted(s, job, `prediction with ${ref}`);
     return job;
@@ -291,6 +328,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const ref = await modelRefFrom(s, arg, 'Evaluate Model Version');
     const dataset = await input({ title: `Evaluate ${ref}: dataset`, prompt: 'Path of the evaluation dataset on the cluster', validate: (t) => (t.trim() ? undefined : 'give the dataset path on the cluster') });
     const w = await collectWorkflow(s, 'evaluate', `Evaluate ${ref}`);
+    await confirmWorkflow(s, w, `Evaluate ${ref}`);
     const job = await s.daemon.request(EvaluateSubmit, { ...w, model: ref, dataset }, { timeoutMs: 180_000 });
     submitted(s, job, `evaluation of ${ref}`);
     return job;
@@ -335,6 +373,30 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     );
     if (c) await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: gateReport(r), language: 'markdown' }), { preview: true });
     return r;
+  });
+
+  withDaemon('slurmMl.showLineage', async (arg) => {
+    const v = await versionFrom(s, arg, 'Show Lineage');
+    const l = await s.daemon.request(ModelsLineage, { ref: `${v.model}@v${v.version}` });
+    const job = (j: JobInfo) => `${j.name} · ${j.cluster} #${j.slurmJobId ?? '?'} · ${j.state} · ${j.submitTime ?? j.createdAt}`;
+    const text = [
+      `# ${v.model} v${v.version}${v.aliases.length ? ` [${v.aliases.join(', ')}]` : ''}`,
+      '',
+      `- cluster: ${v.cluster}; artifact: \`${v.artifactPath}\``,
+      `- git commit: ${v.gitCommit ?? '—'}; tags: ${Object.entries(v.tags).map(([k, x]) => `${k}=${x}`).join(', ') || '—'}`,
+      `- metrics: ${Object.entries(v.metrics).map(([k, x]) => `${k} ${formatMetric(x)}`).join(' · ') || '—'}`,
+      '',
+      '## Trained by',
+      l.trainingJob ? `- ${job(l.trainingJob)}` : '- (not a training job of this daemon)',
+      '',
+      `## Evaluations (${l.evaluations.length})`,
+      ...l.evaluations.map((j) => `- ${job(j)}`),
+      '',
+      `## Predictions (${l.predictions.length})`,
+      ...l.predictions.map((j) => `- ${job(j)}`),
+    ].join('\n');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: text, language: 'markdown' }), { preview: true });
+    return l;
   });
 
   withDaemon('slurmMl.tryLocally', async (arg) => {
@@ -467,6 +529,48 @@ async function collectWorkflow(s: Services, kind: JobKind, title: string): Promi
     if (value !== undefined) values[v.name] = value;
   }
   return { cluster, workspace, template: template.name, values, entrypoint, ...(cfg.value ? { config: cfg.value } : {}) };
+}
+
+/**
+ * The last step before a workflow is submitted: the template rendered with
+ * the chosen values, its runtime estimate and expected start (sbatch
+ * --test-only) shown on the Submit item. Escape cancels; an estimate that
+ * cannot be made does not block the submit.
+ */
+async function confirmWorkflow(s: Services, w: Workflow, title: string): Promise<void> {
+  const qp = vscode.window.createQuickPick<vscode.QuickPickItem & { value: 'submit' | 'cancel' }>();
+  qp.title = `${title}: submit to ${w.cluster}?`;
+  qp.ignoreFocusOut = true;
+  qp.busy = true;
+  qp.placeholder = 'estimating the runtime and the expected start…';
+  const submitItem = (detail: string) => ({ label: '$(play) Submit', description: `${w.template} template on ${w.cluster}`, detail, value: 'submit' as const });
+  qp.items = [submitItem('estimating…'), { label: '$(close) Cancel', value: 'cancel' }];
+  const estimate = (async () => {
+    const { script } = await s.daemon.request(TemplatesRender, { template: w.template, workspace: w.workspace, values: w.values });
+    return s.daemon.request(RuntimeEstimateRequest, { cluster: w.cluster, script, sbatchArgs: [], expectedStart: true }, { timeoutMs: 60_000 });
+  })();
+  const chosen = new Promise<'submit' | 'cancel'>((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0]?.value ?? 'cancel'));
+    qp.onDidHide(() => resolve('cancel'));
+  });
+  qp.show();
+  estimate.then(
+    (e) => {
+      const start = e.expectedStart ? ` · starts ≈ ${formatClock(e.expectedStart)}` : '';
+      const warn = e.warnings.map((x) => x.message).join('; ');
+      qp.items = [submitItem(`${estimateSummary(e)}${start}${warn ? ` · ⚠ ${warn}` : ''}`), { label: '$(close) Cancel', value: 'cancel' }];
+      qp.busy = false;
+      qp.placeholder = 'Enter submits';
+      s.log.info(`${title}: ${estimateDetails(e).join('; ')}`);
+    },
+    (err) => {
+      qp.items = [submitItem(`no estimate: ${errorMessage(err)}`), { label: '$(close) Cancel', value: 'cancel' }];
+      qp.busy = false;
+    },
+  );
+  const c = await chosen;
+  qp.dispose();
+  if (c !== 'submit') throw new Cancelled();
 }
 
 function submitted(s: Services, job: JobInfo, what: string): void {

@@ -2,9 +2,11 @@
 // daemon, three views, the commands and the status bar. Everything they show
 // comes from the daemon.
 import * as vscode from 'vscode';
+import { registerClusterSettings } from './clusterSettings';
 import { registerCommands } from './commands';
 import { DaemonConnection } from './daemon';
 import { EditorEstimates, estimateSelector } from './estimates';
+import { SbatchEditing, sbatchEditingSelector } from './sbatchEditing';
 import { jobEndNotice, type NotificationSetting } from './model/jobs';
 import { StatusBar } from './statusBar';
 import { ClustersTree, JobsTree, ModelsTree } from './trees';
@@ -26,6 +28,7 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
     const jobs = new JobsTree(daemon);
     const models = new ModelsTree(daemon);
     const estimates = new EditorEstimates(daemon, clusters, log);
+    const sbatchEditing = new SbatchEditing(daemon, clusters, log);
     context.subscriptions.push(
       daemon,
       clusters,
@@ -34,6 +37,10 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
       estimates,
       vscode.languages.registerCodeLensProvider(estimateSelector, estimates),
       vscode.languages.registerCodeActionsProvider(estimateSelector, estimates, { providedCodeActionKinds: EditorEstimates.fixKinds }),
+      sbatchEditing,
+      registerClusterSettings(daemon, clusters, log),
+      vscode.languages.registerCompletionItemProvider(sbatchEditingSelector, sbatchEditing, ...SbatchEditing.triggerCharacters),
+      vscode.languages.registerHoverProvider(sbatchEditingSelector, sbatchEditing),
       vscode.window.createTreeView('slurmMl.clusters', { treeDataProvider: clusters, showCollapseAll: false }),
       vscode.window.createTreeView('slurmMl.jobs', { treeDataProvider: jobs, showCollapseAll: true }),
       vscode.window.createTreeView('slurmMl.models', { treeDataProvider: models, showCollapseAll: true }),

@@ -4,12 +4,26 @@
 // latest request per document.
 import type { RuntimeEstimate, ScriptProblem } from '../../daemon/protocol';
 
-/** Documents that get estimates: sbatch scripts and shell scripts with #SBATCH directives; templates are skipped. */
-export function wantsEstimate(languageId: string, fileName: string, text: string): boolean {
-  if (/\.hbs$/i.test(fileName)) return false;
+/** Documents that get estimates: sbatch scripts and templates, and shell scripts with #SBATCH directives. */
+export function wantsEstimate(languageId: string, _fileName: string, text: string): boolean {
   if (languageId === 'sbatch') return true;
   return languageId === 'shellscript' && /^#SBATCH\b/m.test(text);
 }
+
+/** An sbatch template (`NAME.sbatch.hbs`): estimated as rendered with its variables' defaults. */
+export function isTemplate(fileName: string): boolean {
+  return /\.hbs$/i.test(fileName);
+}
+
+/** The name a template file is known by (`train` for `train.sbatch.hbs`), made a plain word when it is not one. */
+export function templateName(fileName: string): string {
+  const base = fileName.split(/[\\/]/).pop() ?? '';
+  const name = base.replace(/(\.sbatch)?\.hbs$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return name || 'template';
+}
+
+/** How estimates show in the editor (setting `slurmMl.estimates.display`). */
+export type EstimateDisplay = 'range' | 'median' | 'off';
 
 /** The configured cluster when set, else the only registered one, else none. */
 export function estimateCluster(setting: string | undefined, clusters: readonly string[]): string | undefined {
@@ -42,16 +56,29 @@ export function sourceLabel(e: Pick<RuntimeEstimate, 'source' | 'modelVersion'>)
   }
 }
 
-/** "≈ 1 h 12 m (80 %: 40 m – 2 h 05 m) · from history", or "no estimate". */
-export function estimateSummary(e: RuntimeEstimate | undefined): string {
+/** "≈ 1 h 12 m (80 %: 40 m – 2 h 05 m) · from history", or "no estimate"; `median` leaves the range out. */
+export function estimateSummary(e: RuntimeEstimate | undefined, display: EstimateDisplay = 'range'): string {
   if (!e || e.p50 === null || e.source === 'none') return 'no estimate';
-  const range = e.p10 !== null && e.p90 !== null ? ` (80 %: ${formatDuration(e.p10)} – ${formatDuration(e.p90)})` : '';
+  const range = display === 'range' && e.p10 !== null && e.p90 !== null ? ` (80 %: ${formatDuration(e.p10)} – ${formatDuration(e.p90)})` : '';
   return `≈ ${formatDuration(e.p50)}${range} · ${sourceLabel(e)}`;
 }
 
-/** The CodeLens title: the summary, then the Submit action. */
-export function lensTitle(e: RuntimeEstimate | undefined): string {
-  return `${estimateSummary(e)} · Submit`;
+/**
+ * The CodeLens title: the summary, the expected start when known, then the
+ * Submit action; a template's says its defaults were used and cannot be
+ * submitted as it is.
+ */
+export function lensTitle(e: RuntimeEstimate | undefined, o: { display?: EstimateDisplay; start?: string; template?: boolean } = {}): string {
+  const start = o.start ? ` · starts ≈ ${o.start}` : '';
+  return o.template ? `${estimateSummary(e, o.display)} · with the template's defaults` : `${estimateSummary(e, o.display)}${start} · Submit`;
+}
+
+/** An ISO time as a clock reads it: `14:05`, or `Tue 14:05` when not on the day of `now`. */
+export function formatClock(iso: string, now: Date = new Date()): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.toDateString() === now.toDateString() ? hm : `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()]} ${hm}`;
 }
 
 /** Everything the Estimate Runtime command shows, one line each. */

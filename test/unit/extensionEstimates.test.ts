@@ -8,11 +8,14 @@ import {
   estimateDetails,
   estimateSummary,
   findTimeDirective,
+  formatClock,
   formatDuration,
+  isTemplate,
   LatestRequests,
   lensTitle,
   problemRange,
   splitLines,
+  templateName,
   wantsEstimate,
 } from '../../extension/model/estimates';
 
@@ -43,7 +46,7 @@ test('the lens says the estimate, its 80 % range and source, then Submit', () =>
 
 test('which documents and which cluster', () => {
   assert.equal(wantsEstimate('sbatch', '/a/x.sbatch', ''), true);
-  assert.equal(wantsEstimate('sbatch', '/a/train.sbatch.hbs', '#SBATCH --time={{t}}'), false);
+  assert.equal(wantsEstimate('sbatch', '/a/train.sbatch.hbs', '#SBATCH --time={{t}}'), true, 'templates are estimated with their defaults');
   assert.equal(wantsEstimate('shellscript', '/a/x.sh', '#!/bin/bash\n#SBATCH -N 1\n'), true);
   assert.equal(wantsEstimate('shellscript', '/a/x.sh', '#!/bin/bash\necho hi\n'), false);
   assert.equal(wantsEstimate('python', '/a/x.py', '#SBATCH -N 1'), false);
@@ -166,4 +169,21 @@ test('failed requests are not cached; invalidate drops in-flight answers', async
   await p;
   await tick();
   assert.deepEqual(applied, ['r2'], 'the answer from before invalidate is not applied');
+});
+
+test('lens: median only, the expected start, and a template says its defaults were used', () => {
+  assert.equal(lensTitle(est(), { display: 'median' }), '≈ 1 h 12 m · from history · Submit');
+  assert.equal(lensTitle(est(), { start: '14:05' }), '≈ 1 h 12 m (80 %: 40 m – 2 h 05 m) · from history · starts ≈ 14:05 · Submit');
+  assert.equal(lensTitle(est(), { template: true }), "≈ 1 h 12 m (80 %: 40 m – 2 h 05 m) · from history · with the template's defaults");
+  const now = new Date(2026, 10, 22, 9, 0);
+  assert.equal(formatClock(new Date(2026, 10, 22, 14, 5).toISOString(), now), '14:05');
+  assert.equal(formatClock(new Date(2026, 10, 24, 7, 30).toISOString(), now), 'Tue 07:30');
+});
+
+test('template files: recognised by .hbs, named as the daemon names them', () => {
+  assert.equal(isTemplate('/w/.slurm-ml/templates/train.sbatch.hbs'), true);
+  assert.equal(isTemplate('/w/run.sbatch'), false);
+  assert.equal(templateName('/w/.slurm-ml/templates/train.sbatch.hbs'), 'train');
+  assert.equal(templateName('/w/my job!.sbatch.hbs'), 'my_job_');
+  assert.equal(templateName('/w/.hbs'), 'template');
 });

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClusterInfo, JobInfo, ModelVersionInfo, TemplateVariable } from '../../daemon/protocol';
 import { clusterTooltip, connectionDescription, connectionIcon } from '../../extension/model/clusters';
+import { clustersToAdd, readClusterSettings } from '../../extension/model/clusterSettings';
 import { validateClusterField, validateClusterName, validatePort, validateVariable, variableValue } from '../../extension/model/inputs';
 import { countJobs, formatElapsed, groupJobs, jobContextValue, jobDescription, jobEndNotice, stateIcon } from '../../extension/model/jobs';
 import { versionContextValue, versionDescription, versionTooltip } from '../../extension/model/models';
@@ -165,4 +166,24 @@ test('inputs are checked inline with the daemon own rules', () => {
   assert.notEqual(validateClusterField('identityFile', 'id_rsa'), undefined, 'a key path must be absolute');
   assert.equal(validateClusterField('user', 'alice'), undefined);
   assert.notEqual(validatePort('70000'), undefined);
+});
+
+test('slurmMl.clusters: valid entries kept, bad ones named with their field, duplicates refused, known clusters left alone', () => {
+  const r = readClusterSettings([
+    { name: 'hpc', sshAlias: 'hpc' },
+    { name: 'lab', host: 'login.lab.example', port: 2222, user: 'ana', identityFile: '/home/ana/.ssh/id_ed25519' },
+    { name: 'bad', host: 'x y' },
+    { name: 'nohost' },
+    { name: 'hpc', sshAlias: 'other' },
+    'nonsense',
+  ]);
+  assert.deepEqual(r.valid.map((c) => c.name), ['hpc', 'lab']);
+  assert.equal(r.problems.length, 4);
+  assert.match(r.problems[0]!, /"bad": host: a host is a DNS name/);
+  assert.match(r.problems[1]!, /"nohost": host: give --host or --ssh-alias/);
+  assert.match(r.problems[2]!, /"hpc": declared twice/);
+  assert.match(r.problems[3]!, /#6/);
+  assert.deepEqual(readClusterSettings(undefined), { valid: [], problems: [] });
+  assert.deepEqual(readClusterSettings({ name: 'x' }).problems, ['slurmMl.clusters must be a list of clusters']);
+  assert.deepEqual(clustersToAdd(r.valid, ['hpc']).map((c) => c.name), ['lab']);
 });
