@@ -46,6 +46,8 @@ export interface AppOptions {
   cacheDir?: string;
   /** Train runtime models in a worker thread (needs the bundled worker; tests from sources train in this thread). */
   runtimeTrainingInWorker?: boolean;
+  /** Scheduled runtime retrain after this many new finished jobs (0: only on demand); default in runtime/service.ts. */
+  runtimeRetrainAfterJobs?: number;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null };
   /** Counted always; served only when main.ts starts the endpoint. Default: a fresh set. */
@@ -87,6 +89,8 @@ export function createApp(o: AppOptions): App {
     }
     // An ML job that just ended: collect its results (version, metrics, outputs) now rather than next cycle.
     if (job.kind !== 'job' && job.terminal && !job.finalized) void workflows?.finalize(job);
+    // Its accounting record is the scheduled runtime retrain's cue to read accounting again.
+    if (job.terminal) runtime.jobEnded(job.cluster);
   };
   const jobService = new JobService({ clusters, jobs, connections, log: o.log, onJobChanged: jobChanged });
   // Logs and progress: read from the jobs' own output files over the cluster's shared session.
@@ -123,7 +127,10 @@ export function createApp(o: AppOptions): App {
     hasClients: () => (dispatcher?.connectionCount ?? 0) > 0,
     afterRefresh,
     // ML jobs whose results could not be collected yet (the daemon restarted, the cluster was down).
-    afterTick: () => wf.finalizePending(),
+    afterTick: () => {
+      runtime.retrainIfDue();
+      return wf.finalizePending();
+    },
     onCycle: (cluster, outcome, seconds) => metrics.observePoll(cluster, outcome, seconds),
   });
   jobService.onActivity = (cluster) => poller.kick(cluster);
@@ -147,6 +154,7 @@ export function createApp(o: AppOptions): App {
     models,
     modelsDir: path.join(o.location.stateDir, 'runtime-models'),
     worker: o.runtimeTrainingInWorker ?? true,
+    retrainAfterJobs: o.runtimeRetrainAfterJobs,
     log: o.log,
     onModelChanged: modelChanged,
     observer: {
@@ -216,6 +224,7 @@ export function createApp(o: AppOptions): App {
       logs.dispose();
       d.closeAll('daemon shutting down');
       await tryLocal.close();
+      await runtime.close();
       await connections.closeAll();
     },
   };

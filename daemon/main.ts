@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   const port = wholeNumber('--port', values.port ?? env.SLURM_ML_PORT, 0);
   const pollIntervalMs = Math.max(250, wholeNumber('--poll-interval-ms', values['poll-interval-ms'] ?? env.SLURM_ML_POLL_INTERVAL_MS, 30_000));
   const parentPid = wholeNumber('--parent-pid', values['parent-pid'], 0);
+  // Unset: the default in runtime/service.ts; 0 turns scheduled retraining off.
+  const retrainAfter = env.SLURM_ML_RUNTIME_RETRAIN_AFTER === undefined ? undefined : wholeNumber('SLURM_ML_RUNTIME_RETRAIN_AFTER', env.SLURM_ML_RUNTIME_RETRAIN_AFTER, 0);
   // Off unless a port is given; a non-loopback host is refused here, before anything starts.
   const metricsAt = metricsAddress(values['metrics-port'] ?? env.SLURM_ML_METRICS_PORT, values['metrics-host'] ?? env.SLURM_ML_METRICS_HOST);
 
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
     log,
     logSink: sink,
     pollIntervalMs,
+    runtimeRetrainAfterJobs: retrainAfter,
     cacheDir: path.join(paths.dir, 'cache', 'models'),
     location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null },
     metrics,

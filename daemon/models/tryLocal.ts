@@ -401,8 +401,12 @@ interface RunResult {
   latencyMs: number;
 }
 
-/** The one onnxruntime worker: started on first use, started again after it died or was stopped for taking too long. */
-class OnnxWorker {
+/**
+ * One onnxruntime worker thread: started on first use, started again after it
+ * died or was stopped for taking too long. Also serves runtime estimates
+ * (daemon/runtime/serve.ts), with a worker of their own.
+ */
+export class OnnxWorker {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();

@@ -1,8 +1,9 @@
 // A trained quantile model as an ONNX file that onnxruntime (and any other
 // ONNX runtime with the ai.onnx.ml domain) can serve without this code:
 //   input "input" float[N, d] (NaN = missing)
-//   -> ai.onnx.ml TreeEnsembleRegressor (opset 3), one target per quantile,
-//      calibration offsets folded into the outer targets' base values
+//   -> ai.onnx.ml TreeEnsembleRegressor (opset 3), one per quantile,
+//      calibration offsets folded into the outer ones' base values
+//   -> Concat: float[N, q], columns in ascending quantile order
 //   -> TopK(k = q, largest = 0): each row sorted ascending (the monotonic fix)
 //   -> output "quantiles" float[N, q], columns in ascending quantile order.
 // Encoded by protobufjs from the official onnx-ml.proto (vendored in
@@ -44,29 +45,28 @@ export function exportOnnx(model: QuantileModel, calibration?: Calibration): Uin
   const loJ = rank.indexOf(0);
   const hiJ = rank.indexOf(q - 1);
 
-  const nodesTree: number[] = [];
-  const nodesId: number[] = [];
-  const nodesFeature: number[] = [];
-  const nodesMode: Buffer[] = [];
-  const nodesValue: number[] = [];
-  const nodesTrue: number[] = [];
-  const nodesFalse: number[] = [];
-  const nodesMissingTrue: number[] = [];
-  const tTree: number[] = [];
-  const tNode: number[] = [];
-  const tId: number[] = [];
-  const tWeight: number[] = [];
-  const base = new Array<number>(q).fill(0);
   const LEQ = utf8('BRANCH_LEQ');
   const LEAF = utf8('LEAF');
-
-  let treeId = 0;
-  ensembles.forEach((e, j) => {
+  // One single-target ensemble per quantile, concatenated in rank order: onnxruntime walks a
+  // single-target ensemble tree by tree over blocks of rows (cache-friendly), but a multi-target
+  // one row by row through every tree; measured 3 × 200 trees on 100k rows: 1.73 s vs 1.38 s.
+  const ensembleNodes = ensembles.map((e, j) => {
     let b = e.base;
     if (calibration && j === loJ) b += calibration.lower;
     if (calibration && j === hiJ) b += calibration.upper;
-    base[rank[j]] = b;
-    for (const t of e.trees) {
+    const nodesTree: number[] = [];
+    const nodesId: number[] = [];
+    const nodesFeature: number[] = [];
+    const nodesMode: Buffer[] = [];
+    const nodesValue: number[] = [];
+    const nodesTrue: number[] = [];
+    const nodesFalse: number[] = [];
+    const nodesMissingTrue: number[] = [];
+    const tTree: number[] = [];
+    const tNode: number[] = [];
+    const tId: number[] = [];
+    const tWeight: number[] = [];
+    e.trees.forEach((t, treeId) => {
       const k = t.feature.length;
       // Node ids: internal nodes keep theirs, leaf l becomes k + l.
       const id = (child: number) => (child >= 0 ? child : k + ~child);
@@ -92,37 +92,45 @@ export function exportOnnx(model: QuantileModel, calibration?: Calibration): Uin
         nodesMissingTrue.push(0);
         tTree.push(treeId);
         tNode.push(k + l);
-        tId.push(rank[j]);
+        tId.push(0);
         tWeight.push(t.value[l]);
       }
-      treeId++;
-    }
+    });
+    return {
+      op_type: 'TreeEnsembleRegressor',
+      domain: 'ai.onnx.ml',
+      name: `quantile_trees_${rank[j]}`,
+      input: ['input'],
+      output: [`raw_${rank[j]}`],
+      attribute: [
+        attr('n_targets', ATTR.INT, { i: 1 }),
+        attr('aggregate_function', ATTR.STRING, { s: utf8('SUM') }),
+        attr('post_transform', ATTR.STRING, { s: utf8('NONE') }),
+        attr('base_values', ATTR.FLOATS, { floats: [b] }),
+        attr('nodes_treeids', ATTR.INTS, { ints: nodesTree }),
+        attr('nodes_nodeids', ATTR.INTS, { ints: nodesId }),
+        attr('nodes_featureids', ATTR.INTS, { ints: nodesFeature }),
+        attr('nodes_modes', ATTR.STRINGS, { strings: nodesMode }),
+        attr('nodes_values', ATTR.FLOATS, { floats: nodesValue }),
+        attr('nodes_truenodeids', ATTR.INTS, { ints: nodesTrue }),
+        attr('nodes_falsenodeids', ATTR.INTS, { ints: nodesFalse }),
+        attr('nodes_missing_value_tracks_true', ATTR.INTS, { ints: nodesMissingTrue }),
+        attr('target_treeids', ATTR.INTS, { ints: tTree }),
+        attr('target_nodeids', ATTR.INTS, { ints: tNode }),
+        attr('target_ids', ATTR.INTS, { ints: tId }),
+        attr('target_weights', ATTR.FLOATS, { floats: tWeight }),
+      ],
+    };
   });
-
-  const ensemble = {
-    op_type: 'TreeEnsembleRegressor',
-    domain: 'ai.onnx.ml',
-    name: 'quantile_trees',
-    input: ['input'],
+  const byRank = ensembleNodes.slice();
+  ensembles.forEach((_, j) => (byRank[rank[j]!] = ensembleNodes[j]!));
+  const concat = {
+    op_type: 'Concat',
+    domain: '',
+    name: 'quantile_columns',
+    input: byRank.map((x) => x.output[0]!),
     output: ['raw'],
-    attribute: [
-      attr('n_targets', ATTR.INT, { i: q }),
-      attr('aggregate_function', ATTR.STRING, { s: utf8('SUM') }),
-      attr('post_transform', ATTR.STRING, { s: utf8('NONE') }),
-      attr('base_values', ATTR.FLOATS, { floats: base }),
-      attr('nodes_treeids', ATTR.INTS, { ints: nodesTree }),
-      attr('nodes_nodeids', ATTR.INTS, { ints: nodesId }),
-      attr('nodes_featureids', ATTR.INTS, { ints: nodesFeature }),
-      attr('nodes_modes', ATTR.STRINGS, { strings: nodesMode }),
-      attr('nodes_values', ATTR.FLOATS, { floats: nodesValue }),
-      attr('nodes_truenodeids', ATTR.INTS, { ints: nodesTrue }),
-      attr('nodes_falsenodeids', ATTR.INTS, { ints: nodesFalse }),
-      attr('nodes_missing_value_tracks_true', ATTR.INTS, { ints: nodesMissingTrue }),
-      attr('target_treeids', ATTR.INTS, { ints: tTree }),
-      attr('target_nodeids', ATTR.INTS, { ints: tNode }),
-      attr('target_ids', ATTR.INTS, { ints: tId }),
-      attr('target_weights', ATTR.FLOATS, { floats: tWeight }),
-    ],
+    attribute: [attr('axis', ATTR.INT, { i: 1 })],
   };
   const sort = {
     op_type: 'TopK',
@@ -157,7 +165,7 @@ export function exportOnnx(model: QuantileModel, calibration?: Calibration): Uin
     metadata_props: Object.entries(meta).map(([key, value]) => ({ key, value })),
     graph: {
       name: 'runtime_quantiles',
-      node: [ensemble, sort],
+      node: [...byRank, concat, sort],
       initializer: [k],
       input: [{ name: 'input', type: tensorType([{ dim_param: 'N' }, { dim_value: d }]) }],
       output: [{ name: 'quantiles', type: tensorType([{ dim_param: 'N' }, { dim_value: q }]) }],
