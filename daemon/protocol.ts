@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** Bumped on every incompatible change; compared in `initialize`. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 // ---------------------------------------------------------------- envelopes
 
