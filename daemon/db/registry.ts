@@ -349,6 +349,7 @@ export class JobStore {
   private readonly unfinalizedStmt;
   private readonly activeRefsStmt;
   private readonly countActiveStmt;
+  private readonly hasActiveStmt;
   private readonly countByStateStmt;
   private readonly byVersionStmt;
 
@@ -383,6 +384,7 @@ export class JobStore {
        FROM jobs j JOIN clusters c ON c.id = j.cluster_id WHERE j.state NOT IN (${terminalList}) ORDER BY j.created_at`,
     );
     this.countActiveStmt = db.prepare(`SELECT count(*) AS n FROM jobs WHERE state NOT IN (${terminalList})`);
+    this.hasActiveStmt = db.prepare(`SELECT 1 FROM jobs j JOIN clusters c ON c.id = j.cluster_id WHERE c.name = ? AND j.state NOT IN (${terminalList}) LIMIT 1`);
     this.countByStateStmt = db.prepare('SELECT state, kind, count(*) AS count FROM jobs GROUP BY state, kind ORDER BY state, kind');
     this.unfinalizedStmt = db.prepare(`${SELECT_JOB} WHERE j.kind != 'job' AND j.finalized_at IS NULL AND j.state IN (${terminalList}) ORDER BY j.created_at`);
     this.byVersionStmt = db.prepare(`${SELECT_JOB} WHERE j.model_version_id = ? AND j.kind = ? ORDER BY j.created_at DESC`);
@@ -588,6 +590,11 @@ export class JobStore {
       isArray: r.array_total !== null,
       createdAt: r.created_at,
     }));
+  }
+
+  /** Whether the cluster has a job to follow (without reading every active job). */
+  hasActive(cluster: string): boolean {
+    return this.hasActiveStmt.get(cluster) !== undefined;
   }
 
   countActive(): number {

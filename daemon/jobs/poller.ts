@@ -106,8 +106,8 @@ export class Poller {
 
   clusterStatus(cluster: string): ClusterPollStatus {
     const s = this.schedules.get(cluster);
-    const following = this.following().get(cluster)?.length ?? 0;
-    const paused = !this.running ? 'poller stopped' : following === 0 ? 'no active jobs' : null;
+    // One row, not every active job: clients ask this often (budget, status), and 10,000 followed jobs made it 6 ms.
+    const paused = !this.running ? 'poller stopped' : !this.d.jobs.hasActive(cluster) ? 'no active jobs' : null;
     return {
       pollIntervalMs: s?.intervalMs ?? this.d.intervalMs,
       lastPollAt: s?.lastPollAt ? new Date(s.lastPollAt).toISOString() : null,
