@@ -328,7 +328,7 @@ async function healthCommand(args: string[]): Promise<number> {
   print(values.json, h, () =>
     [
       `health: ${h.ok ? 'ok' : 'PROBLEMS'}`,
-      `  database  ${h.database.ok ? 'ok' : `FAILED: ${h.database.message}`} (schema ${h.database.schemaVersion}, ${h.database.path})`,
+      `  database  ${h.database.ok ? 'ok' : `FAILED: ${h.database.message}`} (schema ${h.database.schemaVersion}, ${(h.database.sizeBytes / 1048576).toFixed(1)} MiB, ${h.database.path})`,
       ...h.clusters.map((c) => `  cluster   ${c.name}: ${c.connection.status}${c.connection.message ? ` (${c.connection.message})` : ''}`),
       `  poller    ${h.poller.running ? 'running' : 'stopped'}, every ${formatDuration(h.poller.intervalMs / 1000)}, ${h.poller.activeJobs} active job(s), last cycle ${h.poller.lastCycleAt ?? 'never'}${h.poller.lastError ? `, last error: ${h.poller.lastError}` : ''}`,
     ].join('\n'),

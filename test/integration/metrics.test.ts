@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
@@ -102,6 +103,16 @@ describe('the endpoint is opt-in and loopback only', () => {
       assert.ok(!fs.existsSync(path.join(state, 'daemon.json')), 'nothing was announced');
     } finally {
       fs.rmSync(state, { recursive: true, force: true });
+    }
+    // A port someone else holds: the daemon does not start half-way, and says why.
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const busy = await h.run(['daemon', 'start', '--metrics-port', String((taken.address() as net.AddressInfo).port)]);
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /the daemon exited at start[\s\S]*metrics endpoint on 127\.0\.0\.1:\d+: listen EADDRINUSE/);
+    } finally {
+      taken.close();
     }
     // Through the environment of a command that starts the daemon: the command fails and shows why.
     const viaEnv = new CliHarness({ prefix: 'slurm-ml-metrics-env-', env: { SLURM_ML_METRICS_PORT: '0', SLURM_ML_METRICS_HOST: '10.0.0.1' } });
