@@ -224,6 +224,14 @@ export class DaemonMetrics {
     budgetGauge('slurm_ml_ssh_connections_last_minute', 'New SSH connections to the cluster in the last 60 s.', (b) => b.connectionsLastMinute);
     budgetGauge('slurm_ml_ssh_connections_per_minute_cap', 'The most new SSH connections per minute the daemon allows itself.', (b) => b.connectionsPerMinuteCap);
     budgetGauge('slurm_ml_poll_interval_seconds', 'The poll interval now in force for the cluster (adaptive: slower when quiet or unwatched).', (b) => b.pollIntervalMs / 1000);
+  }
+
+  private processMetrics = false;
+
+  /** Node's own metrics (CPU, memory, event loop lag), once the endpoint serves: they keep a monitor running. */
+  enableProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
@@ -318,6 +326,7 @@ export interface MetricsServer {
 /** Serves GET /metrics (and nothing else) on a loopback address. */
 export async function serveMetrics(metrics: DaemonMetrics, address: MetricsAddress, log: Logger): Promise<MetricsServer> {
   if (!isLoopbackHost(address.host)) throw new Error(`refusing to serve metrics on ${address.host}: not a loopback address`);
+  metrics.enableProcessMetrics();
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url !== '/metrics') {
