@@ -130,7 +130,7 @@ export async function modelCommand(args: string[]): Promise<number> {
   print(values.json, r, () =>
     [
       `model ${r.model.name}: ${r.totalVersions} version(s)`,
-      ...r.versions.map((v) => `  ${versionLine(v)}`),
+      ...r.versions.flatMap((v) => [`  ${versionLine(v)}`, ...(v.mlflow?.runId ? [`      mlflow run ${v.mlflow.runId}${v.mlflow.experimentName ? ` (${v.mlflow.experimentName})` : ''}: ${v.mlflow.runUrl ?? v.mlflow.trackingUri}`] : [])]),
       r.history.length ? 'alias history:' : 'alias history: none',
       ...r.history.map((h) => `  ${h.at.slice(0, 19)} ${h.action} ${h.alias}: ${h.fromVersion ? `v${h.fromVersion}` : '-'} -> ${h.toVersion ? `v${h.toVersion}` : '-'} by ${h.who}${h.forced ? ' (forced)' : ''}${h.why ? `: ${h.why}` : ''}`),
     ].join('\n'),

@@ -181,6 +181,8 @@ describe('a scrape after real work', () => {
     const { versions } = await h.json<{ versions: ModelVersionInfo[] }>(['model', 'tracked']);
     assert.equal(versions.length, 1);
     assert.deepEqual(versions[0]!.mlflow, { trackingUri, experimentName: 'metrics it', runId, runUrl: `${trackingUri}/#/runs/${runId}` });
+    const human = await h.run(['model', 'tracked']);
+    assert.ok(human.stdout.includes(`mlflow run ${runId} (metrics it): ${trackingUri}/#/runs/${runId}`), human.stdout);
     // No tracker: nothing in the job's environment, nothing on the version, and the rest as always.
     const plainLog = await h.run(['logs', untracked.id]);
     assert.match(plainLog.stdout, /^tracker - -$/m);
