@@ -35,6 +35,9 @@ import { loadClusterEnv, type ClusterEnv } from '../integration/clusterEnv';
 import { fixture, jobIdOf } from '../fixtures/slurm/fixtures';
 import { ReplaySession, firstRow, rowMaker, toolOf, type RowTemplate } from './replay';
 import { bytes, measure, median, ms, progress, quantile, round, table, type Row } from './util';
+import { loadPart } from './load';
+import { soakPart } from './soak';
+import type { BenchPart, PartResult } from './parts';
 import { batchFigures, GOALS as RT, WARMUP as RT_WARMUP, inDaemonFigures, trainFigures, wsFigures, type BatchFigures, type InDaemonFigures, type Latency, type TrainFigures, type Trained, type WsFigures } from './runtime';
 
 const argv = new Set(process.argv.slice(2));
@@ -49,6 +52,16 @@ const REFRESH_RUNS = 20;
 const CPU_GOAL_MS = 100;
 const WARM_GOAL_RATIO = 5;
 const CLUSTER = 'local';
+/**
+ * Parts that bring rows of their own (test/bench/parts.ts: the row API).
+ * Add yours here. `--only=NAME[,NAME]` runs only those parts (none of the
+ * figures above); `--no-NAME` leaves one out; a part with `onlyWith` runs only
+ * with that flag (`--soak`).
+ */
+const PARTS: BenchPart[] = [loadPart, soakPart];
+const onlyParts = [...argv].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+/** Where the results are written as JSON, besides the last line of stdout (`--out=FILE`). */
+const OUT_FILE = [...argv].find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? path.join(__dirname, '..', '..', 'bench-results.json');
 
 interface CycleFigures {
   commands: number;
@@ -462,6 +475,28 @@ function main(): Promise<number> {
   let refresh: RefreshFigures | undefined;
   let replayed: ReplayCase | undefined;
   const rt: { train?: TrainFigures; inDaemon?: InDaemonFigures; ws?: WsFigures | { skipped: string }; batch?: BatchFigures; seconds?: number } = {};
+  const partsDone: { name: string; seconds: number; result?: PartResult; error?: string; skipped?: string }[] = [];
+
+  const runParts = async (): Promise<void> => {
+    for (const p of PARTS) {
+      if (onlyParts && !onlyParts.includes(p.name)) continue;
+      if (argv.has(`--no-${p.name}`)) continue;
+      if (p.onlyWith && !argv.has(p.onlyWith) && !onlyParts?.includes(p.name)) continue;
+      if (p.needsCluster && !useCluster) {
+        partsDone.push({ name: p.name, seconds: 0, skipped: '--no-cluster' });
+        continue;
+      }
+      const t0 = performance.now();
+      progress(`part ${p.name}`);
+      try {
+        const r = await p.run({ dir, useCluster, argv, progress });
+        partsDone.push({ name: p.name, seconds: (performance.now() - t0) / 1000, result: r });
+      } catch (err) {
+        partsDone.push({ name: p.name, seconds: (performance.now() - t0) / 1000, error: (err as Error).stack ?? String(err) });
+        errors.push(`part ${p.name}: ${(err as Error).message}`);
+      }
+    }
+  };
 
   const cleanUp = async () => {
     try {
@@ -523,6 +558,11 @@ function main(): Promise<number> {
 
   const run = async (): Promise<void> => {
     const started = performance.now();
+    if (onlyParts) {
+      await runParts();
+      result.totalSeconds = round((performance.now() - started) / 1000, 1);
+      return;
+    }
     if (useRuntime) await runtimePart();
     if (runtimeOnly) {
       result.totalSeconds = round((performance.now() - started) / 1000, 1);
@@ -571,6 +611,7 @@ function main(): Promise<number> {
     } catch (err) {
       errors.push(`replay: ${(err as Error).message}`);
     }
+    await runParts();
     result.totalSeconds = round((performance.now() - started) / 1000, 1);
   };
 
@@ -796,6 +837,13 @@ function main(): Promise<number> {
         });
       }
 
+      for (const p of partsDone) {
+        if (p.result) {
+          rows.push(...p.result.rows);
+          notes.push(...(p.result.notes ?? []));
+        } else if (p.skipped) notes.push(`${p.name}: skipped (${p.skipped})`);
+      }
+
       const out: string[] = [];
       out.push(`slurm-ml bench — ${result.at}, node ${process.version}, ${os.cpus().length} × ${String(result.cpuModel).trim()}${result.slurm ? `, ${result.slurm}` : ''}`);
       out.push('');
@@ -826,9 +874,18 @@ function main(): Promise<number> {
         rpc: replayed ? { jobs: REPLAY_COUNT, ...replayed.rpc } : null,
         runtime: useRuntime ? { ...rt, goals: RT } : null,
         cleanup: held ? { comment: held.comment, cancelled: held.cancelled, left: held.left } : null,
+        parts: Object.fromEntries(partsDone.map((p) => [p.name, { seconds: round(p.seconds, 1), ...(p.result?.json ?? {}), ...(p.error ? { error: p.error } : {}), ...(p.skipped ? { skipped: p.skipped } : {}) }])),
+        // The table itself: figure, value, goal, met (true/false; null: no goal).
+        table: rows.map((r) => ({ figure: r.figure, jobs: r.jobs, source: r.source, value: r.value, goal: r.goal, met: r.met ?? null, note: r.note ?? '', ...('number' in r ? { number: (r as { number: number }).number } : {}) })),
         errors,
       });
       process.stdout.write(JSON.stringify(result) + '\n');
+      try {
+        fs.writeFileSync(OUT_FILE, JSON.stringify(result, null, 2) + '\n');
+        progress(`results written to ${OUT_FILE}`);
+      } catch (err) {
+        progress(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+      }
       return errors.length > 0 ? 1 : 0;
     });
 }
