@@ -175,9 +175,6 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     s.estimates?.refresh();
     return r;
   });
-  for (const id of ['slurmMl.openDashboard']) {
-    plain(id, async () => void vscode.window.showInformationMessage(`Slurm ML: ${titles[id] ?? id} is not available yet.`));
-  }
   withDaemon('slurmMl.showDaemonStatus', async () => {
     const { DaemonStatus } = await import('../daemon/protocol');
     const st = await s.daemon.request(DaemonStatus, {});

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { gbdtWorkerPath, trainInWorker, trainQuantileGbdt } from '../runtime/gbdt';
 import { calibrate } from '../runtime/conformal';
-import { replay } from '../runtime/replay';
+import { DEFAULT_MIN_TRAIN, replay } from '../runtime/replay';
 import type { ReplayResult } from '../runtime/replay';
 import { pointMetrics } from '../runtime/metrics';
 import type { PointMetrics } from '../runtime/metrics';
@@ -177,11 +177,15 @@ export function formatReport(r: EvaluationReport): string {
   const table = rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
   return [
     `trace ${r.trace.file} (${r.trace.format}): ${r.jobs} jobs${skipped ? ` (left out: ${skipped})` : ''}`,
-    `${r.segments.length} models, ${r.modelledJobs} jobs predicted by a model (the first ${r.jobs - r.modelledJobs} by last-2), ${r.seconds} s`,
+    r.segments.length === 0
+      ? `no model: fewer than ${DEFAULT_MIN_TRAIN} jobs had ended before the last submit, so every job was predicted by last-2 and the interval goals cannot be judged (${r.seconds} s)`
+      : `${r.segments.length} models, ${r.modelledJobs} jobs predicted by a model (the first ${r.jobs - r.modelledJobs} by last-2), ${r.seconds} s`,
     '',
     ...table,
     '',
-    `p10-p90 (modelled jobs): coverage ${r.interval.coverage.toFixed(3)}, above p90 ${r.interval.upperUnderRate.toFixed(3)}, below p10 ${r.interval.belowLowerRate.toFixed(3)}`,
+    r.modelledJobs === 0
+      ? 'p10-p90: no interval (no job was predicted by a model)'
+      : `p10-p90 (modelled jobs): coverage ${r.interval.coverage.toFixed(3)}, above p90 ${r.interval.upperUnderRate.toFixed(3)}, below p10 ${r.interval.belowLowerRate.toFixed(3)}`,
     '',
     'goals:',
     ...r.goals.map((g) => `  ${g.ok ? '✓' : '✗'} ${g.name.padEnd(17)} ${String(g.value).padEnd(8)} ${g.target}`),

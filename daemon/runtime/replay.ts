@@ -93,6 +93,8 @@ export interface ReplayMetrics {
 }
 
 export const QUANTILES = [0.1, 0.5, 0.9];
+/** Jobs that must have ended before the first model. */
+export const DEFAULT_MIN_TRAIN = 500;
 const DECILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const DEFAULT_RUNTIME = 3600;
 
@@ -175,7 +177,7 @@ export async function replay(input: readonly JobRecord[], options: ReplayOptions
 
   const every = Math.max(1, options.retrainEvery ?? Math.max(1000, Math.ceil(n * 0.05)));
   const window = options.window ?? 40_000;
-  const minTrain = options.minTrain ?? 500;
+  const minTrain = options.minTrain ?? DEFAULT_MIN_TRAIN;
   const calFraction = options.calibrationFraction ?? 0.2;
   const useCalibration = options.calibrate !== undefined && calFraction > 0;
 
