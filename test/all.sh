@@ -15,6 +15,7 @@ npm run --silent test:unit
 npm run --silent test:integration
 # The extension inside a real VS Code (code-server + headless Chromium; installed on first use).
 npm run --silent test:vscode
+npm run --silent test:webview
 # Faults stop and restart the cluster's daemons: alone, after everything else.
 npm run --silent test:faults
 echo "all tests passed in $((SECONDS - started)) s"

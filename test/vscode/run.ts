@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   const suiteOut = path.join(root, '.cache', 'vscode-suite');
   fs.rmSync(suiteOut, { recursive: true, force: true });
   await esbuild.build({
-    entryPoints: [path.join(root, 'test/vscode/suite/index.ts'), path.join(root, 'test/vscode/suite/extension.test.ts')],
+    entryPoints: [path.join(root, 'test/vscode/suite/index.ts'), path.join(root, 'test/vscode/suite/extension.test.ts'), path.join(root, 'test/vscode/suite/dashboard.test.ts')],
     outdir: suiteOut,
     bundle: true,
     platform: 'node',

@@ -1,0 +1,74 @@
+// The dashboard in a real VS Code (code-server's workbench in headless
+// Chromium) against the real cluster: Open Dashboard shows the jobs the daemon
+// follows, and a job submitted while it is open appears without a reload. What
+// the page shows comes from the page itself: after each render it reports the
+// ids of the grid rows in its DOM.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { ClustersAdd, ErrorCode, JobsList, JobsSubmit } from '../../../daemon/protocol';
+import type { Dashboard } from '../../../extension/dashboard';
+import type { SlurmMlApi } from '../../../extension/main';
+
+const env = process.env;
+const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+}
+
+describe('Slurm ML dashboard in VS Code', () => {
+  let api: SlurmMlApi;
+
+  before(async () => {
+    assert.ok(env.SLURM_ML_TEST_HOST, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
+    api = (await vscode.extensions.getExtension<SlurmMlApi>('slurm-ml.slurm-ml')!.activate())!;
+    await until('the daemon connection', () => api.daemon.state.kind === 'connected', 60_000);
+    try {
+      await api.daemon.request(ClustersAdd, {
+        name: clusterName,
+        host: env.SLURM_ML_TEST_HOST!,
+        port: Number(env.SLURM_ML_TEST_PORT),
+        user: env.SLURM_ML_TEST_USER!,
+        identityFile: env.SLURM_ML_TEST_IDENTITY!,
+        knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code !== ErrorCode.AlreadyExists) throw err;
+    }
+  });
+
+  it('Open Dashboard shows the jobs of the real cluster, and a job submitted meanwhile appears without a reload', async () => {
+    // At least one job on the real cluster before the dashboard opens.
+    const first = await api.daemon.request(JobsSubmit, { cluster: clusterName, script: '#!/bin/bash\necho dashboard-before\n', scriptName: 'dash-before.sbatch', name: 'dash-before' }, { timeoutMs: 120_000 });
+    assert.ok(first.slurmJobId, 'sbatch answered');
+    const known = (await api.daemon.request(JobsList, { limit: 10_000 })).jobs;
+
+    const dashboard = (await vscode.commands.executeCommand<Dashboard>('slurmMl.openDashboard'))!;
+    assert.ok(dashboard?.isOpen, 'the command opens the dashboard and returns it');
+    const shown = await until('the page to render the jobs', () => {
+      const r = dashboard.lastRendered;
+      return r && r.view === 'jobs' && r.total >= known.length && r.rowIds.includes(first.id) ? r : undefined;
+    }, 60_000);
+    assert.equal(shown.shown, shown.total, 'no filter: every job is in the grid');
+    // Newest first: the grid starts with the jobs the daemon lists first.
+    const newest = known.slice(0, Math.min(5, shown.rowIds.length)).map((j) => j.id);
+    assert.deepEqual(shown.rowIds.slice(0, newest.length), newest);
+    assert.equal(dashboard.loads, 1);
+
+    // Submitted while the dashboard is open: it arrives through jobs/didChange.
+    const second = await api.daemon.request(JobsSubmit, { cluster: clusterName, script: '#!/bin/bash\nsleep 2\necho dashboard-after\n', scriptName: 'dash-after.sbatch', name: 'dash-after' }, { timeoutMs: 120_000 });
+    const after = await until('the new job in the grid', () => {
+      const r = dashboard.lastRendered;
+      return r && r.rowIds.includes(second.id) ? r : undefined;
+    }, 60_000);
+    assert.ok(after.rowIds.slice(0, 3).includes(second.id), 'the newest job is among the first rows');
+    assert.equal(after.total, shown.total + 1);
+    assert.equal(dashboard.loads, 1, 'the page was not reloaded');
+  });
+});
