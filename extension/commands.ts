@@ -630,7 +630,7 @@ class LogViewer implements vscode.Disposable {
     const ch = entry.channel;
     ch.clear();
     ch.show(true);
-    const r = await this.s.daemon.request(LogsTail, { ref: job.id, stream, offset: -65536, follow: !job.terminal });
+    const r = await this.s.daemon.request(LogsTail, { ref: job.id, stream, offset: -65536, follow: !job.terminal }, { timeoutMs: 60_000 });
     ch.appendLine(`[slurm-ml] ${r.path}${r.offset > 0 ? ` (from byte ${r.offset})` : ''}`);
     ch.append(r.data);
     entry.subscriptionId = r.subscriptionId;

@@ -41,6 +41,9 @@ export class DaemonConnection implements vscode.Disposable {
         const d = await connectOrStartDaemon({
           paths: this.paths,
           clientName: 'vscode',
+          // A daemon that accepts the connection but never answers must not hold the window for long:
+          // initialize (and any request without its own timeout) gives up after 10 s.
+          requestTimeoutMs: 10_000,
           clientVersion: version,
           daemonScript: path.join(extensionPath, 'dist', 'daemon.js'),
           nodePath: this.nodePath(),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The UI test: packages the extension (.vsix), installs it into a fresh
+# code-server per scenario and drives the workbench in headless Chromium
+# (test/vscode/ui.ts). Screenshots: test-artifacts/ui/. Needs the local
+# cluster (test/cluster/up.sh). Arguments: scenarios (main crash mismatch silent).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bash test/vscode/install.sh
+if [ -f /var/tmp/slurm-ml-cluster/env.sh ]; then
+  # shellcheck disable=SC1091
+  . /var/tmp/slurm-ml-cluster/env.sh
+fi
+npm run --silent package >/dev/null
+exec node --import tsx test/vscode/ui.ts slurm-ml.vsix "$@"

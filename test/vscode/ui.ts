@@ -1,0 +1,271 @@
+// UI tests in headless Chromium against code-server with the built .vsix
+// installed, driven as a person would (clicks, the keyboard, the palette):
+//
+// - main: the Slurm ML container fills (its cluster comes from the
+//   slurmMl.clusters setting), the sample script shows its estimate in a
+//   CodeLens, a click on Submit puts the job in the Jobs view, Train Model…
+//   is driven through its quick picks and inputs to the Submit step with the
+//   estimate, the training becomes version 1, and Promote… puts it in prod;
+// - crash: the daemon's Node exits at once: bounded restarts, then exactly
+//   one message, and commands explain why they cannot run;
+// - mismatch: a daemon of another protocol version: one message offering
+//   Restart Daemon, which replaces it with a working daemon;
+// - silent: a daemon that never answers: bounded restarts, one message.
+//
+// Screenshots go to test-artifacts/ui/ (git-ignored). Usage:
+//   node --import tsx test/vscode/ui.ts VSIX [scenario...]
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+import { launchChromium, repoRoot, startCodeServer, type CodeServer } from './codeServer';
+
+const vsix = path.resolve(process.argv[2] ?? path.join(repoRoot, 'slurm-ml.vsix'));
+const all = ['main', 'crash', 'mismatch', 'silent'] as const;
+type Scenario = (typeof all)[number];
+const chosen = (process.argv.slice(3).length ? process.argv.slice(3) : [...all]) as Scenario[];
+const artifacts = path.join(repoRoot, 'test-artifacts', 'ui');
+const env = process.env;
+const clusterName = 'slurmml';
+
+class Failure extends Error {}
+function check(ok: unknown, what: string): asserts ok {
+  if (!ok) throw new Failure(what);
+}
+
+async function shot(page: Page, scenario: string, name: string): Promise<void> {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${scenario}-${name}.png`) });
+}
+
+/** Toasts currently shown, by their message text. */
+async function toasts(page: Page): Promise<string[]> {
+  return page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts();
+}
+
+async function waitToast(page: Page, re: RegExp, ms = 60_000): Promise<Locator> {
+  const t = page.locator('.notifications-toasts .notification-toast').filter({ hasText: re }).first();
+  await t.waitFor({ state: 'visible', timeout: ms });
+  return t;
+}
+
+/** Runs a palette command by its title as the palette lists it. */
+async function palette(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const box = page.locator('.quick-input-widget .quick-input-box input');
+  await box.waitFor({ state: 'visible' });
+  await box.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
+  await row.waitFor({ state: 'visible' });
+  await row.click();
+}
+
+/** Waits for a quick input step whose title matches, and returns its text box. */
+async function step(page: Page, title: RegExp, ms = 30_000): Promise<Locator> {
+  await page.locator('.quick-input-widget .quick-input-title').filter({ hasText: title }).first().waitFor({ state: 'visible', timeout: ms });
+  return page.locator('.quick-input-widget .quick-input-box input');
+}
+
+/** Types into the current quick pick until the focused row is exactly `label`, then accepts it. */
+async function choose(page: Page, title: RegExp, label: string): Promise<void> {
+  const box = await step(page, title);
+  await box.fill(label);
+  const focused = page.locator('.quick-input-widget .monaco-list-row.focused .label-name').first();
+  for (let i = 0; i < 20; i++) {
+    const text = (await focused.innerText().catch(() => '')).trim();
+    if (text === label) break;
+    await page.keyboard.press('ArrowDown');
+    await page.waitForTimeout(100);
+  }
+  check(((await focused.innerText()).trim()) === label, `the quick pick "${title}" offers ${label}`);
+  await page.keyboard.press('Enter');
+}
+
+async function openContainer(page: Page): Promise<void> {
+  const icon = page.locator('.activitybar .action-item a[aria-label^="Slurm ML"]').first();
+  await icon.waitFor({ state: 'visible', timeout: 60_000 });
+  await icon.click();
+}
+
+async function workbench(server: CodeServer, folder: string): Promise<{ page: Page; close: () => Promise<void> }> {
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`);
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  return { page, close: () => browser.close() };
+}
+
+function workspace(tmp: string): string {
+  // A copy: the workspace is the user's, the test writes and trains in it.
+  const dir = path.join(tmp, 'w');
+  fs.cpSync(path.join(repoRoot, 'test', 'demo'), dir, { recursive: true });
+  return dir;
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async function main(): Promise<void> {
+  const cluster = { name: clusterName, host: env.SLURM_ML_TEST_HOST, port: Number(env.SLURM_ML_TEST_PORT), user: env.SLURM_ML_TEST_USER, identityFile: env.SLURM_ML_TEST_IDENTITY, knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS };
+  check(cluster.host, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
+  const server = await startCodeServer({ vsix, settings: { 'slurmMl.clusters': [cluster], 'slurmMl.defaultCluster': clusterName, 'slurmMl.notifications': 'all' } });
+  let ok = false;
+  const { page, close } = await workbench(server, workspace(server.tmp)).catch(async (e) => {
+    await server.stop({ keep: true });
+    throw e;
+  });
+  try {
+    await openContainer(page);
+    const clusterRow = page.locator('.pane[aria-label*="Clusters"], .pane').locator('.monaco-list-row').filter({ hasText: clusterName }).first();
+    await clusterRow.waitFor({ state: 'visible', timeout: 60_000 });
+    await shot(page, 'main', '01-container');
+
+    // The sample script: its estimate in a CodeLens, then Submit from there.
+    await palette(page, 'Slurm ML: Open Sample Script');
+    const lens = page.locator('.codelens-decoration a').filter({ hasText: /Submit/ }).first();
+    await lens.waitFor({ state: 'visible', timeout: 60_000 });
+    const lensText = await page.locator('.codelens-decoration').first().innerText();
+    check(/^(≈ .*|no estimate) · .*Submit$/.test(lensText.trim()), `the CodeLens reads like an estimate: ${lensText}`);
+    await shot(page, 'main', '02-codelens');
+    await lens.click();
+    const jobRow = page.locator('.monaco-list-row').filter({ hasText: 'hello-slurm-ml' }).first();
+    await jobRow.waitFor({ state: 'visible', timeout: 60_000 });
+    await waitToast(page, /Job hello-slurm-ml \(#\d+\) on slurmml completed\./, 120_000);
+    await shot(page, 'main', '03-jobs');
+
+    // Train Model…, every step through the quick input.
+    await palette(page, 'Slurm ML: Train Model…');
+    const name = await step(page, /Train Model: model name/);
+    await name.fill('digits');
+    await page.keyboard.press('Enter');
+    await choose(page, /Train Model: entrypoint/, 'ml/train.py');
+    await choose(page, /Train Model: config/, 'ml/config.json');
+    const header = JSON.parse(/\{\{!-- slurm-ml ([\s\S]*?) --\}\}/.exec(fs.readFileSync(path.join(repoRoot, 'templates', 'train.sbatch.hbs'), 'utf8'))![1]!) as { variables: { name: string }[] };
+    for (const v of header.variables) {
+      const box = await step(page, new RegExp(`^Train Model: ${v.name} \\(\\d+/${header.variables.length}\\)$`));
+      if (v.name === 'time') await box.fill('5');
+      await page.keyboard.press('Enter');
+    }
+    await step(page, /Train digits: submit to slurmml\?/);
+    const submit = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'Submit' }).first();
+    await submit.filter({ hasText: /≈|no estimate/ }).waitFor({ state: 'visible', timeout: 60_000 });
+    const detail = await submit.innerText();
+    check(/≈ /.test(detail), `the Submit step shows the estimate: ${detail}`);
+    await shot(page, 'main', '04-train-submit');
+    await page.keyboard.press('Enter');
+    await waitToast(page, /submitted training digits/);
+    // The version exists once the job ended COMPLETED and its results were collected.
+    await waitToast(page, /Job train-digits \(#\d+\) on slurmml completed\./, 180_000);
+    const modelRow = page.locator('.monaco-list-row').filter({ hasText: /^digits/ }).first();
+    await modelRow.waitFor({ state: 'visible', timeout: 120_000 });
+
+    // Promote…: model, version, alias.
+    await palette(page, 'Slurm ML: Promote…');
+    await choose(page, /Promote: model/, 'digits');
+    await choose(page, /Promote: digits version/, 'v1');
+    await step(page, /Promote digits v1: alias/);
+    await page.keyboard.press('Enter'); // prod
+    await waitToast(page, /digits@prod → v1/);
+    await modelRow.click();
+    await page.locator('.monaco-list-row').filter({ hasText: /v1.*prod|prod.*v1/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot(page, 'main', '05-promoted');
+    const status = await page.locator('.statusbar-item').filter({ hasText: 'Slurm ML' }).first().innerText();
+    check(/Slurm ML/.test(status), 'the status bar item is shown');
+    ok = true;
+  } catch (err) {
+    await shot(page, 'main', 'failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+    await server.stop({ keep: !ok });
+  }
+}
+
+/** Broken daemons: the workbench must say what is wrong once, and stay usable. */
+async function broken(scenario: 'crash' | 'mismatch' | 'silent'): Promise<void> {
+  let fake: ChildProcess | undefined;
+  const settings: Record<string, unknown> = {};
+  if (scenario === 'crash') {
+    const script = path.join('/tmp', `crash-node-${process.pid}.sh`);
+    fs.writeFileSync(script, '#!/bin/sh\necho "this node crashes on purpose" >&2\nexit 1\n', { mode: 0o755 });
+    settings['slurmMl.nodePath'] = script;
+  }
+  const server = await startCodeServer({
+    vsix,
+    settings,
+    prepareState: async (stateDir) => {
+      if (scenario === 'crash') return;
+      fake = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/vscode/fakeDaemon.ts'), stateDir, scenario], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(path.join(stateDir, 'daemon.json'))) {
+        if (Date.now() > deadline || fake.exitCode !== null) throw new Error('the fake daemon did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  });
+  let ok = false;
+  const { page, close } = await workbench(server, path.join(repoRoot, 'test', 'demo'));
+  try {
+    await openContainer(page);
+    if (scenario === 'mismatch') {
+      const t = await waitToast(page, /speaks another protocol version/);
+      await shot(page, scenario, '01-message');
+      await t.locator('.monaco-button').filter({ hasText: 'Restart Daemon' }).click();
+      // The fake is stopped by its pid and a real daemon (from the .vsix) takes over.
+      await page.locator('.pane').filter({ hasText: 'No cluster yet' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      check(fake?.exitCode !== null || fake?.signalCode !== null, 'the old daemon was stopped');
+      await shot(page, scenario, '02-restarted');
+      check((await toasts(page)).filter((x) => /protocol version/.test(x)).length <= 1, 'one message about the mismatch');
+    } else {
+      const giveUp = /could not be kept running/;
+      await waitToast(page, giveUp, scenario === 'silent' ? 120_000 : 60_000);
+      const message = (await toasts(page)).find((x) => giveUp.test(x))!;
+      check(scenario === 'crash' ? /exited at start/.test(message) : /no answer within 10 s/.test(message), `the message says why: ${message}`);
+      await shot(page, scenario, '01-message');
+      // Give a runaway restart loop the time to show itself.
+      await page.waitForTimeout(8_000);
+      const count = (await toasts(page)).filter((x) => giveUp.test(x)).length;
+      check(count === 1, `exactly one give-up message (saw ${count})`);
+      await page.locator('.pane').filter({ hasText: 'The Slurm ML daemon is not running.' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      // Commands still exist and explain why they cannot run.
+      await palette(page, 'Slurm ML: Show Job Log…');
+      await waitToast(page, /cannot run "Show Job Log…": the Slurm ML daemon is not running/, 15_000);
+      await shot(page, scenario, '02-command-explains');
+    }
+    ok = true;
+  } catch (err) {
+    await shot(page, scenario, 'failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+    fake?.kill('SIGTERM');
+    await server.stop({ keep: !ok });
+  }
+}
+
+async function run(): Promise<number> {
+  check(fs.existsSync(vsix), `${vsix} missing: npm run package first`);
+  fs.rmSync(artifacts, { recursive: true, force: true });
+  let failed = 0;
+  for (const s of chosen) {
+    const started = Date.now();
+    try {
+      if (s === 'main') await main();
+      else await broken(s);
+      console.log(`ok ${s} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    } catch (err) {
+      failed++;
+      console.error(`FAILED ${s}: ${err instanceof Failure ? err.message : err instanceof Error ? err.stack : err}`);
+    }
+  }
+  console.log(`ui: ${chosen.length - failed}/${chosen.length} scenarios passed; screenshots in ${path.relative(repoRoot, artifacts)}/`);
+  return failed ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+run().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exit(1);
+  },
+);
