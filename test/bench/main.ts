@@ -37,6 +37,7 @@ import { ReplaySession, firstRow, rowMaker, toolOf, type RowTemplate } from './r
 import { bytes, measure, median, ms, progress, quantile, round, table, type Row } from './util';
 import { loadPart } from './load';
 import { soakPart } from './soak';
+import { activationPart } from './activation';
 import { dashboardPart } from './dashboard';
 import type { BenchPart, PartResult } from './parts';
 import { batchFigures, GOALS as RT, WARMUP as RT_WARMUP, inDaemonFigures, trainFigures, wsFigures, type BatchFigures, type InDaemonFigures, type Latency, type TrainFigures, type Trained, type WsFigures } from './runtime';
@@ -59,7 +60,7 @@ const CLUSTER = 'local';
  * figures above); `--no-NAME` leaves one out; a part with `onlyWith` runs only
  * with that flag (`--soak`).
  */
-const PARTS: BenchPart[] = [loadPart, soakPart, dashboardPart];
+const PARTS: BenchPart[] = [loadPart, soakPart, dashboardPart, activationPart];
 const onlyParts = [...argv].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 /** Where the results are written as JSON, besides the last line of stdout (`--out=FILE`). */
 const OUT_FILE = [...argv].find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? path.join(__dirname, '..', '..', 'bench-results.json');
