@@ -199,6 +199,13 @@ export function createHandlers(s: Services): Handlers {
       };
     },
 
+    async 'clusters/disconnect'(params) {
+      const cluster = s.clusters.get(params.name);
+      const wasConnected = s.connections.state(cluster.name).status !== 'disconnected';
+      await s.connections.disconnect(cluster.name);
+      return { name: cluster.name, wasConnected };
+    },
+
     'jobs/submit'(params, ctx) {
       return s.jobService.submit(params, ctx.log, { promptVia: ctx.session });
     },

@@ -424,6 +424,9 @@ export type ClusterTestResult = z.infer<typeof ClusterTestResult>;
 /** Client -> daemon: connect (if needed) and run a trivial command. */
 export const ClustersTest = request('clusters/test', z.object({ name: ClusterName }), ClusterTestResult);
 
+/** Client -> daemon: close the cluster's SSH connection now; the next command (or poll, while jobs are followed) opens a new one. */
+export const ClustersDisconnect = request('clusters/disconnect', z.object({ name: ClusterName }), z.object({ name: ClusterName, wasConnected: z.boolean() }));
+
 /** Client -> daemon: upload a script and submit it with sbatch. */
 export const JobsSubmit = request(
   'jobs/submit',
@@ -1102,6 +1105,7 @@ export const requests = {
   [ClustersList.method]: ClustersList,
   [ClustersRemove.method]: ClustersRemove,
   [ClustersTest.method]: ClustersTest,
+  [ClustersDisconnect.method]: ClustersDisconnect,
   [JobsSubmit.method]: JobsSubmit,
   [JobsList.method]: JobsList,
   [JobsGet.method]: JobsGet,

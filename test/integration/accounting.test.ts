@@ -1,11 +1,12 @@
 // clusters/accounting against the real cluster over real SSH through the built
 // daemon: the accounts the test user may charge and the QOS they may use, as
-// the cluster's own sacctmgr (run here, where the test cluster lives) says.
+// the cluster's own sacctmgr (run here, where the test cluster lives) says;
+// and clusters/disconnect, which the editor's Disconnect action sends.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { connectToRunningDaemon, type ConnectedDaemon } from '../../daemon/client';
-import { ClustersAccounting, ErrorCode } from '../../daemon/protocol';
+import { ClustersAccounting, ClustersDisconnect, ClustersList, ClustersTest, ErrorCode } from '../../daemon/protocol';
 import { statePaths } from '../../daemon/state';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
 import { CliHarness } from './cliHarness';
@@ -52,4 +53,17 @@ test('clusters/accounting: the user\'s accounts (default marked) and the QOS the
   for (const q of r.qos) assert.equal(q.maxWallSeconds === null, !walls.get(q.name), `${q.name}: MaxWall ${walls.get(q.name)}`);
   assert.ok(r.qos.some((q) => q.maxWallSeconds !== null && q.maxWallSeconds > 0));
   await assert.rejects(d.rpc.request(ClustersAccounting, { name: 'nowhere' }), (e: { code?: number }) => e.code === ErrorCode.NotFound);
+});
+
+test('clusters/disconnect closes the session; the next command connects again', async () => {
+  await d.rpc.request(ClustersTest, { name: 'local' }, { timeoutMs: 60_000 });
+  const status = async () => (await d.rpc.request(ClustersList, {})).clusters.find((c) => c.name === 'local')!.connection.status;
+  assert.equal(await status(), 'ready');
+  assert.deepEqual(await d.rpc.request(ClustersDisconnect, { name: 'local' }), { name: 'local', wasConnected: true });
+  assert.equal(await status(), 'disconnected');
+  assert.deepEqual(await d.rpc.request(ClustersDisconnect, { name: 'local' }), { name: 'local', wasConnected: false });
+  const again = await d.rpc.request(ClustersTest, { name: 'local' }, { timeoutMs: 60_000 });
+  assert.equal(again.remoteUser, env.user);
+  assert.equal(await status(), 'ready');
+  await assert.rejects(d.rpc.request(ClustersDisconnect, { name: 'nowhere' }), (e: { code?: number }) => e.code === ErrorCode.NotFound);
 });
