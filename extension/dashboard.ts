@@ -114,6 +114,11 @@ export class Dashboard implements vscode.Disposable {
     return this.panel !== undefined;
   }
 
+  /** Open and in view (a hidden panel's page is gone until it is shown again). */
+  get isVisible(): boolean {
+    return this.panel?.visible ?? false;
+  }
+
   private options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
     // No retainContextWhenHidden: a hidden page is dropped and reloads (with its saved UI state) when shown.
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')] };

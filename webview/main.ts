@@ -74,6 +74,15 @@ panels.addEventListener('change', () => {
 });
 document.body.append(banner, notice, panels);
 
+let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+/** A line above the tabs for outcomes and problems; it goes away after a while. */
+function showNotice(text: string, ok: boolean): void {
+  notice.textContent = text;
+  notice.className = `notice ${ok ? 'ok' : 'fail'}`;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (notice.textContent = ''), 15_000);
+}
+
 function schedule(): void {
   if (frame) return;
   // A frame when visible; a timer keeps hidden pages (no frames) current too.
@@ -91,10 +100,7 @@ function render(): void {
   const d = store.daemon;
   banner.hidden = !d || d.state === 'connected';
   banner.textContent = d && d.state !== 'connected' ? `The Slurm ML daemon is ${d.state}${d.message ? `: ${d.message}` : ''}. What is shown may be out of date.` : '';
-  if (store.lastResult && store.dirty.has('result')) {
-    notice.textContent = store.lastResult.message;
-    notice.className = `notice ${store.lastResult.ok ? 'ok' : 'fail'}`;
-  }
+  if (store.lastResult && store.dirty.has('result')) showNotice(store.lastResult.message, store.lastResult.ok);
   views[ui.view].render(ctx);
   store.dirty.clear();
   const r = views[ui.view].report();
@@ -112,10 +118,7 @@ listen(
     if (m.type === 'clusters' && ui.view === 'cluster') for (const c of m.overview.clusters) if (!store.partitions.has(c.name)) actions.load('partitions', { cluster: c.name });
     schedule();
   },
-  (error) => {
-    notice.textContent = `Ignored a malformed message from the extension: ${error}`;
-    notice.className = 'notice fail';
-  },
+  (error) => showNotice(`Ignored a malformed message from the extension: ${error}`, false),
 );
 onThemeChange(() => {
   for (const v of Object.values(views)) v.themeChanged?.();

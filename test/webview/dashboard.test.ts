@@ -374,6 +374,40 @@ test('models: versions with aliases, metrics side by side, gate rules with their
   await h.page.click('#tab-jobs');
 });
 
+test('cluster: SSH state, poll budget, partitions with node states (chart and table), the queue', async () => {
+  const cluster = {
+    id: '00000000-0000-4000-8000-0000000000cc', name: 'hpc', sshAlias: null, host: 'login.hpc.example', port: 22, user: 'alice', identityFile: null,
+    knownHostsFile: '/home/alice/.ssh/known_hosts', sshConfigFile: null, createdAt: '2026-11-01T00:00:00.000Z',
+    connection: { status: 'backoff', message: 'connection refused', since: '2026-11-22T10:00:00.000Z', retryAt: '2026-11-22T10:00:30.000Z' },
+  };
+  const budget = { name: 'hpc', commandsLastMinute: 3, connectionsLastMinute: 1, connectionsPerMinuteCap: 2, pollIntervalMs: 30_000, lastPollAt: null, nextPollAt: null, paused: null };
+  await clearPosted(h);
+  await h.page.click('#tab-cluster');
+  await h.waitFor(is('load', (m) => m.what === 'clusters'), 'a clusters load');
+  await h.post({ type: 'clusters', overview: { clusters: [cluster], budgets: [budget] } });
+  const load = await h.waitFor(is('load', (m) => m.what === 'partitions'), 'a partitions load');
+  assert.equal(load.cluster, 'hpc');
+  await h.post({
+    type: 'partitions', cluster: 'hpc', at: '2026-11-22T10:00:00.000Z',
+    partitions: [
+      { name: 'debug', isDefault: true, avail: 'up', maxTimeSeconds: 3600, maxTimeUnlimited: false, defaultTimeSeconds: null, nodes: 4, nodesByState: { allocated: 1, idle: 2, other: 1, total: 4 }, cpusByState: { allocated: 4, idle: 8, other: 4, total: 16 }, minCpusPerNode: 4, maxCpusPerNode: 4, minMemoryPerNodeMb: 8000, maxMemoryPerNodeMb: 8000, gres: [], nodeLists: ['n[1-4]'], jobSize: '1-infinite' },
+      { name: 'gpu', isDefault: false, avail: 'up', maxTimeSeconds: null, maxTimeUnlimited: true, defaultTimeSeconds: null, nodes: 2, nodesByState: { allocated: 2, idle: 0, other: 0, total: 2 }, cpusByState: null, minCpusPerNode: 32, maxCpusPerNode: 64, minMemoryPerNodeMb: 256000, maxMemoryPerNodeMb: 512000, gres: ['gpu:a100:4'], nodeLists: ['g[1-2]'], jobSize: null },
+    ],
+  });
+  const text = await untilText(h, '.cluster-body', /Partitions/);
+  await untilText(h, '.cluster-body', /debug \(default\)up1\/2\/1\/4/);
+  assert.match(text, /backoff since .* · retry at /);
+  assert.match(text, /connection refused/);
+  assert.match(text, /3 SLURM command\(s\) and 1\/2 new connection\(s\) in the last minute · polling every 30 s/);
+  const body = (await h.page.textContent('.cluster-body')) ?? '';
+  assert.match(body, /gpuup2\/0\/0\/2—32–64256000 MBunlimitedgpu:a100:4g\[1-2\]/);
+  const queued = JOBS.filter((j) => j.cluster === 'hpc' && !j.terminal).length;
+  assert.match(body, new RegExp(`Your queue \\(${queued}\\)`));
+  assert.match((await h.page.getAttribute('.cluster-body canvas', 'aria-label')) ?? '', /debug 1 allocated, 2 idle, 1 other; gpu 2 allocated, 0 idle, 0 other/);
+  await h.page.screenshot({ path: path.join(artifactsDir, 'dashboard-cluster-dark.png') });
+  await h.page.click('#tab-jobs');
+});
+
 test('the CSP was never violated and the page logged no error', async () => {
   assert.deepEqual(await h.violations(), []);
   assert.deepEqual(h.errors(), []);

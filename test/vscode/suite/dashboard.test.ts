@@ -71,4 +71,23 @@ describe('Slurm ML dashboard in VS Code', () => {
     assert.equal(after.total, shown.total + 1);
     assert.equal(dashboard.loads, 1, 'the page was not reloaded');
   });
+
+  it('hidden and shown again, the page loads afresh and shows what changed meanwhile', async () => {
+    const dashboard = (await vscode.commands.executeCommand<Dashboard>('slurmMl.openDashboard'))!;
+    await until('the dashboard in view', () => dashboard.isVisible, 30_000);
+    const loads = dashboard.loads;
+    // An editor in the same column hides the panel; its page is dropped.
+    const doc = await vscode.workspace.openTextDocument({ content: 'hiding the dashboard', language: 'plaintext' });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Active, preview: false });
+    await until('the dashboard hidden', () => !dashboard.isVisible, 30_000);
+    const whileHidden = await api.daemon.request(JobsSubmit, { cluster: clusterName, script: '#!/bin/bash\necho hidden\n', scriptName: 'dash-hidden.sbatch', name: 'dash-hidden' }, { timeoutMs: 120_000 });
+    await vscode.commands.executeCommand('slurmMl.openDashboard');
+    const r = await until('the reloaded page with the job submitted while hidden', () => {
+      const x = dashboard.lastRendered;
+      return dashboard.loads > loads && x && x.rowIds.includes(whileHidden.id) ? x : undefined;
+    }, 60_000);
+    assert.equal(dashboard.loads, loads + 1, 'one new load of the page');
+    assert.equal(r.view, 'jobs');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
 });
