@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   ClustersAdd,
+  ClustersDisconnect,
   ClustersTest,
   ErrorCode,
   EvaluateSubmit,
@@ -228,6 +229,28 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     return r;
   });
 
+  withDaemon('slurmMl.connectCluster', async (arg) => {
+    const name = typeof arg === 'string' ? arg : isClusterNode(arg) ? arg.cluster.name : await pickCluster(s, 'Connect');
+    // Connecting is what a test does first; login prompts (host key, password, code) appear as they come.
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Slurm ML: connecting to ${name}…` }, () =>
+      s.daemon.request(ClustersTest, { name }, { timeoutMs: 180_000 }),
+    );
+    await s.clusters.reload();
+    void vscode.window.setStatusBarMessage(`Slurm ML: connected to ${name} as ${r.remoteUser}`, 5000);
+    return r;
+  });
+
+  withDaemon('slurmMl.disconnectCluster', async (arg) => {
+    const name = typeof arg === 'string' ? arg : isClusterNode(arg) ? arg.cluster.name : await pickCluster(s, 'Disconnect');
+    const r = await s.daemon.request(ClustersDisconnect, { name });
+    await s.clusters.reload();
+    const active = s.jobs.active().filter((j) => j.cluster === name).length;
+    void vscode.window.showInformationMessage(
+      `Slurm ML: ${r.wasConnected ? 'disconnected from' : 'was not connected to'} ${name}.${active ? ` ${active} active job(s) are still followed: the next poll connects again.` : ''}`,
+    );
+    return r;
+  });
+
   // ------------------------------------------------------------ jobs
   withDaemon('slurmMl.submitCurrentScript', async (arg) => {
     const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
@@ -421,7 +444,7 @@ async function explainUnavailable(id: string, why: string): Promise<void> {
 function isJobsNode(x: unknown): x is Extract<JobsNode, { kind: 'job' | 'task' }> {
   return typeof x === 'object' && x !== null && 'kind' in x && ((x as JobsNode).kind === 'job' || (x as JobsNode).kind === 'task');
 }
-function isClusterNode(x: unknown): x is ClusterNode {
+function isClusterNode(x: unknown): x is Extract<ClusterNode, { kind: 'cluster' }> {
   return typeof x === 'object' && x !== null && (x as ClusterNode).kind === 'cluster' && typeof (x as ClusterNode).cluster === 'object';
 }
 function isModelsNode(x: unknown): x is ModelsNode {

@@ -5,21 +5,26 @@ import {
   ClustersBudget,
   ClustersDidChange,
   ClustersList,
+  ClustersPartitions,
   JobsDidChange,
+  JobsGet,
   JobsList,
   JobsTasks,
   ModelsDidChange,
   ModelsGet,
   ModelsList,
+  RuntimeEstimateRequest,
   type ArrayTask,
   type ClusterBudget,
   type ClusterInfo,
   type JobInfo,
   type ModelSummary,
   type ModelVersionInfo,
+  type PartitionInfo,
 } from '../daemon/protocol';
 import { errorMessage, type DaemonConnection } from './daemon';
 import { clusterContextValue, clusterTooltip, connectionDescription, connectionIcon } from './model/clusters';
+import { formatDuration } from './model/estimates';
 import { groupJobs, jobContextValue, jobDescription, jobLabel, jobTooltip, stateIcon, taskDescription, taskLabel, type IconSpec } from './model/jobs';
 import { modelDescription, versionContextValue, versionDescription, versionLabel, versionTooltip } from './model/models';
 
@@ -36,7 +41,17 @@ function messageItem(text: string, tooltip?: string): vscode.TreeItem {
 
 // ------------------------------------------------------------------ clusters
 
-export type ClusterNode = { kind: 'cluster'; cluster: ClusterInfo };
+export type ClusterNode =
+  | { kind: 'cluster'; cluster: ClusterInfo }
+  | { kind: 'partition'; cluster: string; partition: PartitionInfo }
+  | { kind: 'message'; cluster: string; text: string };
+
+/** `debug (default) · up · 1/1 nodes idle · max 1 h 00 m`. */
+function partitionDescription(p: PartitionInfo): string {
+  const idle = p.nodesByState ? `${p.nodesByState.idle}/${p.nodesByState.total} nodes idle` : `${p.nodes} nodes`;
+  const max = p.maxTimeUnlimited ? 'no time limit' : p.maxTimeSeconds !== null ? `max ${formatDuration(p.maxTimeSeconds)}` : '';
+  return [p.isDefault ? 'default' : '', p.avail, idle, max].filter(Boolean).join(' · ');
+}
 
 export class ClustersTree implements vscode.TreeDataProvider<ClusterNode>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<ClusterNode | undefined>();
@@ -79,8 +94,27 @@ export class ClustersTree implements vscode.TreeDataProvider<ClusterNode>, vscod
   }
 
   getTreeItem(node: ClusterNode): vscode.TreeItem {
+    if (node.kind === 'message') return messageItem(node.text);
+    if (node.kind === 'partition') {
+      const p = node.partition;
+      const item = new vscode.TreeItem(p.name, vscode.TreeItemCollapsibleState.None);
+      item.id = `partition:${node.cluster}:${p.name}`;
+      item.description = partitionDescription(p);
+      item.tooltip = [
+        `partition ${p.name} on ${node.cluster}${p.isDefault ? ' (default)' : ''}: ${p.avail}`,
+        `time limit ${p.maxTimeUnlimited ? 'none' : p.maxTimeSeconds !== null ? formatDuration(p.maxTimeSeconds) : '—'}, default ${p.defaultTimeSeconds !== null ? formatDuration(p.defaultTimeSeconds) : '—'}`,
+        p.cpusByState ? `CPUs: ${p.cpusByState.idle} idle of ${p.cpusByState.total}` : '',
+        p.gres.length ? `GRES: ${p.gres.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('\n');
+      item.iconPath = new vscode.ThemeIcon(p.avail === 'up' ? 'layers' : 'layers-dot', p.avail === 'up' ? undefined : new vscode.ThemeColor('problemsWarningIcon.foreground'));
+      item.contextValue = 'partition';
+      return item;
+    }
     const c = node.cluster;
-    const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
+    // Expanding a cluster lists its partitions (one sinfo through the daemon).
+    const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = `cluster:${c.id}`;
     item.description = connectionDescription(c.connection, Date.now());
     item.tooltip = clusterTooltip(c, this.budgets.get(c.name));
@@ -89,8 +123,17 @@ export class ClustersTree implements vscode.TreeDataProvider<ClusterNode>, vscod
     return item;
   }
 
-  getChildren(node?: ClusterNode): ClusterNode[] {
-    if (node) return [];
+  async getChildren(node?: ClusterNode): Promise<ClusterNode[]> {
+    if (node) {
+      if (node.kind !== 'cluster') return [];
+      const name = node.cluster.name;
+      try {
+        const r = await this.daemon.request(ClustersPartitions, { name }, { timeoutMs: 60_000 });
+        return r.partitions.length ? r.partitions.map((partition) => ({ kind: 'partition', cluster: name, partition })) : [{ kind: 'message', cluster: name, text: 'no partitions' }];
+      } catch (err) {
+        return [{ kind: 'message', cluster: name, text: `Cannot list partitions: ${errorMessage(err)}` }];
+      }
+    }
     // An empty list shows the view's welcome content (add a cluster, or why the daemon is down).
     if (this.daemon.state.kind !== 'connected' || this.error) return [];
     return this.clusters.map((cluster) => ({ kind: 'cluster', cluster }));
@@ -121,6 +164,8 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
   /** Every job record change, with the record this window knew before. */
   readonly onDidChangeJob = this.jobChanged.event;
   private readonly ticker: NodeJS.Timeout;
+  /** Predicted runtime (p50, seconds) per job, asked once per job while it is active. */
+  private readonly predicted = new Map<string, number | null>();
 
   constructor(private readonly daemon: DaemonConnection) {
     this.subscriptions.push(
@@ -172,6 +217,26 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
     this.emitter.fire(undefined);
   }
 
+  /** The job's predicted runtime from the daemon's estimate of its submitted script; asked once, in the background. */
+  private prediction(j: JobInfo): number | null | undefined {
+    if (this.predicted.has(j.id) || j.terminal) return this.predicted.get(j.id);
+    this.predicted.set(j.id, null);
+    void (async () => {
+      try {
+        const d = await this.daemon.request(JobsGet, { ref: j.id });
+        if (!d.script) return;
+        const e = await this.daemon.request(RuntimeEstimateRequest, { cluster: j.cluster, script: d.script, sbatchArgs: d.sbatchArgs ?? [], expectedStart: false }, { timeoutMs: 60_000 });
+        if (e.p50 !== null) {
+          this.predicted.set(j.id, e.p50);
+          this.emitter.fire(undefined);
+        }
+      } catch {
+        /* no prediction: the elapsed time alone */
+      }
+    })();
+    return null;
+  }
+
   getTreeItem(node: JobsNode): vscode.TreeItem {
     const now = Date.now();
     switch (node.kind) {
@@ -195,7 +260,7 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
         const j = node.job;
         const item = new vscode.TreeItem(jobLabel(j), j.array ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
         item.id = `job:${j.id}`;
-        item.description = jobDescription(j, now);
+        item.description = jobDescription(j, now, this.prediction(j));
         item.tooltip = jobTooltip(j);
         item.iconPath = themeIcon(stateIcon(j.state));
         item.contextValue = jobContextValue(j);

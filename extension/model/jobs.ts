@@ -59,12 +59,17 @@ export function jobLabel(job: JobInfo): string {
 }
 
 /** "#123 · RUNNING · 4m05s · 42%" */
-export function jobDescription(job: JobInfo, now: number): string {
+/**
+ * `#42 · RUNNING · 4m05s of ≈12m00s · 42%`: the elapsed time against the
+ * predicted runtime (p50) when one is known.
+ */
+export function jobDescription(job: JobInfo, now: number, predictedSeconds?: number | null): string {
   const parts: string[] = [];
   if (job.slurmJobId) parts.push(`#${job.slurmJobId}`);
   parts.push(job.state);
   const e = elapsedSeconds(job, now);
-  if (e !== null) parts.push(formatElapsed(e));
+  if (e !== null) parts.push(predictedSeconds ? `${formatElapsed(e)} of ≈${formatElapsed(predictedSeconds)}` : formatElapsed(e));
+  else if (predictedSeconds && !job.terminal) parts.push(`≈${formatElapsed(predictedSeconds)}`);
   if (job.progress !== null && !(job.terminal && job.state === 'COMPLETED' && job.progress === 100)) parts.push(`${Math.round(job.progress)}%`);
   if (job.array) parts.push(`${job.array.total} tasks`);
   return parts.join(' · ');

@@ -60,6 +60,9 @@ test('a job item shows SLURM id, state, elapsed and progress; arrays their task 
   const now = Date.parse('2026-01-01T00:04:05Z');
   assert.equal(jobDescription(job({ slurmJobId: '42', progress: 41.6 }), now), '#42 · RUNNING · 4m05s · 42%');
   assert.equal(jobDescription(job({ slurmJobId: null, state: 'SUBMITTING', startTime: null }), now), 'SUBMITTING');
+  assert.equal(jobDescription(job({ slurmJobId: '42', progress: 41.6 }), now, 720), '#42 · RUNNING · 4m05s of ≈12m00s · 42%', 'elapsed against the predicted runtime');
+  assert.equal(jobDescription(job({ slurmJobId: '43', state: 'PENDING', startTime: null }), now, 720), '#43 · PENDING · ≈12m00s');
+  assert.equal(jobDescription(job({ slurmJobId: '44', progress: null }), now, null), '#44 · RUNNING · 4m05s', 'no prediction: elapsed only');
   const ended = job({ slurmJobId: '7', state: 'COMPLETED', terminal: true, endTime: '2026-01-01T00:00:12Z', progress: 100 });
   assert.equal(jobDescription(ended, now), '#7 · COMPLETED · 12s', 'a finished job shows its run time, not time since start, and no 100%');
   const arr = job({ slurmJobId: '9', array: { total: 10, byState: { RUNNING: 2, PENDING: 8 }, done: false } });

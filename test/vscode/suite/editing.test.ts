@@ -135,6 +135,19 @@ describe('Slurm ML: editing sbatch scripts', () => {
     assert.match(doc.getText(), /^#!\/bin\/bash\n#SBATCH --job-name=hello-slurm-ml/);
   });
 
+  it('disconnects a cluster and connects it again from its tree item', async () => {
+    await vscode.commands.executeCommand('slurmMl.connectCluster', clusterName);
+    const status = () => api.clusters.list().find((c) => c.name === clusterName)?.connection.status;
+    assert.equal(status(), 'ready');
+    const r = await vscode.commands.executeCommand<{ wasConnected: boolean }>('slurmMl.disconnectCluster', clusterName);
+    assert.equal(r.wasConnected, true);
+    assert.equal(status(), 'disconnected');
+    const node = (await api.clusters.getChildren()).find((n) => n.kind === 'cluster' && n.cluster.name === clusterName)!;
+    assert.equal(api.clusters.getTreeItem(node).contextValue, 'cluster.disconnected', 'the item offers Connect');
+    await vscode.commands.executeCommand('slurmMl.connectCluster', node);
+    assert.equal(status(), 'ready');
+  });
+
   it('registers a cluster declared in the slurmMl.clusters setting', async () => {
     const name = 'fromsettings';
     await config().update(

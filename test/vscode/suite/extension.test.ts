@@ -57,10 +57,16 @@ describe('Slurm ML in VS Code', () => {
     const manifest = (vscode.extensions.getExtension('slurm-ml.slurm-ml')!.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
     assert.deepEqual(manifest.filter((c) => !all.includes(c)), [], 'every contributed command is registered');
     await vscode.commands.executeCommand('slurmMl.refresh');
-    const nodes = api.clusters.getChildren();
+    const nodes = await api.clusters.getChildren();
     const item = nodes.map((n) => api.clusters.getTreeItem(n)).find((i) => i.label === clusterName);
     assert.ok(item, `the Clusters view lists ${clusterName}`);
     assert.match(String(item.contextValue), /^cluster\./);
+    // Expanding the cluster lists its partitions, as sinfo has them.
+    const parts = await api.clusters.getChildren(nodes.find((n) => n.kind === 'cluster' && n.cluster.name === clusterName));
+    const names = parts.map((n) => api.clusters.getTreeItem(n).label);
+    for (const p of (env.SLURM_ML_TEST_PARTITIONS ?? 'debug long').split(/\s+/)) assert.ok(names.includes(p), `partition ${p} under the cluster (${names.join(', ')})`);
+    const def = parts.map((n) => api.clusters.getTreeItem(n)).find((i) => i.label === (env.SLURM_ML_TEST_DEFAULT_PARTITION ?? 'debug'))!;
+    assert.match(String(def.description), /^default · up · \d+\/\d+ nodes idle/);
   });
 
   it('submits the open sbatch script, shows the job in the Jobs view, and follows it to COMPLETED', async () => {
@@ -103,6 +109,8 @@ describe('Slurm ML in VS Code', () => {
     const job = (await vscode.commands.executeCommand<JobInfo>('slurmMl.submitCurrentScript'))!;
     assert.ok(job?.slurmJobId);
     await until('the job to start', () => api.jobs.get(job.id)?.state === 'RUNNING', 60_000);
+    // Its elapsed time is shown against the runtime predicted for its script.
+    await until('the predicted runtime in its description', () => / · RUNNING · \S+ of ≈\S+/.test(String(api.jobs.getTreeItem({ kind: 'job', job: api.jobs.get(job.id)! }).description)), 30_000);
     await vscode.commands.executeCommand('slurmMl.cancelJob', { kind: 'job', job: api.jobs.get(job.id) });
     const ended = await until('the job to be cancelled', () => {
       const j = api.jobs.get(job.id);
