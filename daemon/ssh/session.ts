@@ -240,6 +240,11 @@ interface Connection {
   gone: boolean;
   /** Error reported after ready (e.g. keepalive timeout), for lastError. */
   error: string | undefined;
+  /**
+   * Fails the SFTP operations under way: ssh2 never calls back an operation
+   * whose connection died (a write cut off by a killed sshd waited forever).
+   */
+  sftpPending: Set<(err: SshError) => void>;
 }
 
 const DEFAULTS = {
@@ -593,7 +598,7 @@ export class SshSession {
       // Nagle + delayed ACK costs ~40 ms per command and per SFTP op. Through
       // jump hosts only the first client has a TCP socket; the others ignore it.
       for (const c of clients) c.setNoDelay(true);
-      conn = { client, hops: clients.slice(0, -1), sftp: undefined, gone: false, error: undefined };
+      conn = { client, hops: clients.slice(0, -1), sftp: undefined, gone: false, error: undefined, sftpPending: new Set() };
       this.conn = conn;
       this._lastFailure = undefined;
       this.setState('ready', undefined);
@@ -1164,6 +1169,9 @@ export class SshSession {
 
   private connectionLost(conn: Connection): void {
     conn.gone = true;
+    const pending = [...conn.sftpPending];
+    conn.sftpPending.clear();
+    for (const fail of pending) fail(new SshError('closed', `The connection to cluster "${this.config.name}" was lost during an SFTP operation: ${conn.error ?? 'closed by the server'}`));
     // The jump host connections only carried this one.
     for (const hop of conn.hops) hop.destroy();
     if (this.conn !== conn) return;
@@ -1288,8 +1296,23 @@ export class SshSession {
   }
 
   private sftpOp<T = void>(op: string, path: string, call: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+    const conn = this.conn;
     return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: SshError) => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      };
+      if (conn?.gone) {
+        fail(new SshError('closed', `The connection to cluster "${this.config.name}" was lost before SFTP ${op} ${path}`));
+        return;
+      }
+      conn?.sftpPending.add(fail);
       call((err, value) => {
+        conn?.sftpPending.delete(fail);
+        if (settled) return;
+        settled = true;
         if (!err) {
           resolve(value);
           return;

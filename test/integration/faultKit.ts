@@ -312,7 +312,8 @@ export class SlowSbatch {
   }
 }
 
-function execHome(user: string): string {
+/** The user's home directory from /etc/passwd (the cluster is this machine: its files can be watched directly). */
+export function execHome(user: string): string {
   const line = fs
     .readFileSync('/etc/passwd', 'utf8')
     .split('\n')

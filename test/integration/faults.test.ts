@@ -1,7 +1,10 @@
 // Fault survival, as a user would notice it, against the real local cluster
-// (test/cluster/up.sh): the SSH session's server process killed mid-poll,
+// (test/cluster/up.sh): the SSH session's server process killed mid-poll and
+// mid-SFTP-upload, the session hung (SIGSTOP) until keepalive gives up,
 // slurmctld and slurmdbd stopped and restarted, the daemon killed between
-// sbatch and its answer, and a 10,000-task array. In every scenario each job
+// sbatch and its answer, during a migration and during a retrain, two windows
+// and the CLI sharing a daemon that dies and restarts, and a 10,000-task
+// array. After each the registry passes PRAGMA integrity_check. In every scenario each job
 // must reach the final state SLURM itself records (read as root with sacct,
 // not through the daemon), no job may run twice (SLURM jobs counted by their
 // working directory), and the daemon must not storm the SSH server: its logins
@@ -16,7 +19,6 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
 import { CliHarness } from './cliHarness';
-import { adoptDaemonPid } from './daemonProcess';
 import {
   LoginCounter,
   SLURMCTLD_PID,
@@ -25,6 +27,7 @@ import {
   TestKey,
   acceptedLogins,
   clusterUp,
+  execHome,
   procAlive,
   sacctRows,
   sleep,
@@ -33,9 +36,14 @@ import {
   sshdSessionPids,
   stopByPidFile,
 } from './faultKit';
-import { connectToRunningDaemon } from '../../daemon/client';
+import { connectOrStartDaemon, connectToRunningDaemon, type ConnectedDaemon } from '../../daemon/client';
 import { readStateFile, statePaths } from '../../daemon/state';
-import { JobsTasks, type JobDetail, type JobInfo } from '../../daemon/protocol';
+import { openDatabase, schemaVersion } from '../../daemon/db/database';
+import { migrations } from '../../daemon/db/migrations';
+import { ClusterStore, JobStore } from '../../daemon/db/registry';
+import { Health, JobsDidChange, JobsSubmit, JobsTasks, type JobDetail, type JobInfo } from '../../daemon/protocol';
+import type { RpcError } from '../../daemon/rpc/connection';
+import { adoptDaemonPid, daemonScript, freshStateDir, spawnDaemon, startDaemon } from './daemonProcess';
 
 let env: ClusterEnv;
 let key: TestKey;
@@ -100,6 +108,23 @@ function assertLogins(t: TestContext, logins: LoginCounter, min: number): void {
   t.diagnostic(`${n} SSH login(s) in ${logins.seconds.toFixed(1)} s (cap ${logins.cap})`);
   assert.ok(n >= min, `expected at least ${min} login(s) (the first${min > 1 ? ' and a reconnect' : ''}), saw ${n}`);
   assert.ok(n <= logins.cap, `${n} SSH logins in ${logins.seconds.toFixed(0)} s: more than the daemon's cap allows (${logins.cap})`);
+}
+
+/** The registry passes PRAGMA integrity_check (read with no daemon running). */
+function assertIntegrity(t: TestContext, file = path.join(h.stateDir, 'registry.db')): void {
+  const db = openDatabase(file);
+  try {
+    const check = db.pragma('integrity_check', { simple: true });
+    t.diagnostic(`PRAGMA integrity_check: ${String(check)}`);
+    assert.equal(check, 'ok');
+  } finally {
+    db.close();
+  }
+}
+
+/** The sshd processes of the daemon's newest login (our key's). */
+function newestSessionPids(): number[] {
+  return sshdSessionPids(env.port, acceptedLogins(key.fingerprint).at(-1)!);
 }
 
 before(async () => {
@@ -324,6 +349,323 @@ describe('fault survival', { concurrency: 1 }, () => {
       await stopDaemon();
       assertLogins(t, logins, 1);
     } finally {
+      await restore();
+    }
+  });
+
+  test('the sshd serving the session is killed mid-SFTP-upload: nothing half-uploaded is submitted; a retry runs once', { timeout: 240_000 }, async (t) => {
+    const logins = new LoginCounter(key.fingerprint);
+    const ws = path.join(h.work, 'upload-workspace');
+    const runs = path.join(execHome(env.user), '.slurm-ml', 'runs');
+    const made: string[] = [];
+    try {
+      fs.mkdirSync(ws, { recursive: true });
+      fs.writeFileSync(
+        path.join(ws, 'train.py'),
+        [
+          'import json, os',
+          "d = os.environ['SLURM_ML_ARTIFACT_DIR']",
+          'os.makedirs(d, exist_ok=True)',
+          "open(os.path.join(d, 'model.txt'), 'w').write('fault-upload')",
+          "json.dump({'accuracy': 1.0}, open(os.environ['SLURM_ML_METRICS_FILE'], 'w'))",
+          '',
+        ].join('\n'),
+      );
+      // A config big enough that its upload takes a while (valid JSON; the job never reads it).
+      const config = path.join(ws, 'config.json');
+      const fd = fs.openSync(config, 'w');
+      fs.writeSync(fd, '{"pad": "');
+      const chunk = Buffer.alloc(1 << 20, 'x');
+      for (let i = 0; i < 200; i++) fs.writeSync(fd, chunk);
+      fs.writeSync(fd, '"}\n');
+      fs.closeSync(fd);
+      const full = fs.statSync(config).size;
+      const before = new Set(fs.existsSync(runs) ? fs.readdirSync(runs) : []);
+      const train = () => h.spawn(['train', 'fault-upload', '--cluster', 'local', '--entrypoint', 'train.py', '--config', 'config.json', '--workspace', ws, '--json']);
+      const first = train();
+      let out = '';
+      let err = '';
+      first.stdout.on('data', (d: Buffer) => (out += d));
+      first.stderr.on('data', (d: Buffer) => (err += d));
+      const firstExit = new Promise<number | null>((res) => first.once('exit', (code) => res(code)));
+      // The upload under way: the config is on the cluster, in part.
+      const partial = await h.until(
+        'the config upload under way',
+        () => {
+          for (const d of fs.existsSync(runs) ? fs.readdirSync(runs) : []) {
+            if (before.has(d)) continue;
+            const f = path.join(runs, d, 'config.json');
+            const size = fs.existsSync(f) ? fs.statSync(f).size : 0;
+            if (size > 0 && size < full) return { dir: path.join(runs, d), size };
+          }
+          return undefined;
+        },
+        90_000,
+        10,
+      );
+      made.push(partial.dir);
+      const pids = newestSessionPids();
+      for (const p of pids) process.kill(p, 'SIGKILL');
+      t.diagnostic(`killed sshd ${pids.join(', ')} with ${partial.size} of ${full} bytes of config.json uploaded into ${partial.dir}`);
+      const code = await firstExit;
+      t.diagnostic(`the first train exited ${code}: ${(err || out).trim().slice(0, 300)}`);
+      // Whatever the daemon made of it, SLURM never got a job whose files were cut short.
+      const listed = await h.json<{ jobs: JobInfo[] }>(['jobs']);
+      const firstJob = listed.jobs.find((j) => j.runDir === partial.dir);
+      assert.ok(firstJob, `a record for the run directory ${partial.dir}`);
+      const ran = await slurmJobsInDir(partial.dir, since);
+      if (firstJob.state === 'SUBMIT_FAILED' || firstJob.state === 'SUBMITTING') {
+        assert.notEqual(code, 0, 'the train that failed says so');
+        assert.deepEqual(ran, [], 'no SLURM job ran in the run directory whose upload was cut');
+        const settled = await h.until('the first record settled', async () => {
+          const j = await getJob(firstJob.id);
+          return j.state === 'SUBMIT_FAILED' ? j : undefined;
+        }, 60_000, 1000);
+        t.diagnostic(`first attempt: ${settled.state} (${settled.reason})`);
+      } else {
+        // The daemon retried the upload itself: then the whole file is there and the job ran once.
+        assert.equal(fs.statSync(path.join(partial.dir, 'config.json')).size, full, 'the submitted job has its whole config');
+        assert.equal(ran.length, 1);
+      }
+      // The person tries again: one job, to its end, its version registered.
+      const second = await h.json<JobInfo>(['train', 'fault-upload', '--cluster', 'local', '--entrypoint', 'train.py', '--config', 'config.json', '--workspace', ws, '--wait']);
+      made.push(second.runDir);
+      assert.equal(second.state, 'COMPLETED', `${second.state} (${second.reason})`);
+      assert.equal(fs.statSync(path.join(second.runDir, 'config.json')).size, full);
+      await assertMatchesSlurm([second]);
+      await stopDaemon();
+      assertIntegrity(t);
+      assertLogins(t, logins, 2);
+    } finally {
+      for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+      await restore();
+    }
+  });
+
+  test("the session hangs (its sshd SIGSTOPped) until keepalive gives up: the daemon reconnects, every job ends COMPLETED", { timeout: 180_000 }, async (t) => {
+    const logins = new LoginCounter(key.fingerprint);
+    const stopped: number[] = [];
+    try {
+      // The user's own keepalive, as ssh reads it: a server silent for 2 × 2 s is dead.
+      const config = path.join(h.work, 'ssh_config_keepalive');
+      fs.writeFileSync(
+        config,
+        [
+          'Host faults-hung',
+          `  HostName ${env.host}`,
+          `  Port ${env.port}`,
+          `  User ${env.user}`,
+          `  IdentityFile ${key.file}`,
+          `  UserKnownHostsFile ${env.knownHostsFile}`,
+          '  IdentityAgent none',
+          '  ServerAliveInterval 2',
+          '  ServerAliveCountMax 2',
+          '',
+        ].join('\n'),
+      );
+      const added = await h.run(['cluster', 'add', 'hung', '--ssh-alias', 'faults-hung', '--ssh-config', config]);
+      assert.ok(added.code === 0 || /already/.test(added.stderr), added.stderr);
+      const jobs: JobInfo[] = [];
+      for (let i = 1; i <= 2; i++) jobs.push(await h.json<JobInfo>(['submit', h.script(`hung-${i}.sh`, `sleep 20; echo "job ${i} done"`), '--cluster', 'hung']));
+      await h.until('a job RUNNING', async () => ((await Promise.all(jobs.map((j) => getJob(j.id)))).some((j) => j.state === 'RUNNING') ? true : undefined));
+      const loginsBefore = logins.count;
+      stopped.push(...newestSessionPids());
+      const stoppedAt = Date.now();
+      for (const p of stopped) process.kill(p, 'SIGSTOP');
+      t.diagnostic(`SIGSTOPped sshd ${stopped.join(', ')}`);
+      // Keepalive notices the silent server and the daemon logs in again (a new login in the sshd log).
+      await h.until('a new login after the hang', () => (logins.count > loginsBefore ? true : undefined), 90_000, 500);
+      t.diagnostic(`reconnected ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after the hang began`);
+      const finals = await untilAllTerminal(jobs.map((j) => j.id), 120_000);
+      for (const j of finals) {
+        assert.equal(j.state, 'COMPLETED', `job ${j.slurmJobId}: ${j.state} (${j.reason})`);
+        assert.equal(j.exitCode, 0);
+      }
+      await assertMatchesSlurm(finals);
+      await stopDaemon();
+      assertIntegrity(t);
+      assertLogins(t, logins, 2);
+    } finally {
+      for (const p of stopped) {
+        try {
+          process.kill(p, 'SIGCONT');
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await restore();
+    }
+  });
+
+  test('the daemon SIGKILLed during a migration: the next start migrates from scratch; nothing lost, integrity_check ok', { timeout: 180_000 }, async (t) => {
+    // A registry of the version before the newest index (migration 7), big enough that building it takes a while.
+    const stateDir = freshStateDir();
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const file = path.join(stateDir, 'registry.db');
+    const older = migrations.filter((m) => m.version < 7);
+    let db = openDatabase(file, older);
+    const cluster = new ClusterStore(db).add({ name: 'm', host: '127.0.0.1', port: 1, user: 'nobody', knownHostsFile: '/nonexistent' });
+    const store = new JobStore(db);
+    db.transaction(() => {
+      for (let i = 0; i < 5000; i++) {
+        const j = store.create({ clusterId: cluster.id, name: `m-${i}`, script: 'true', scriptPath: '/r/s.sh', runDir: `/r/${i}`, sbatchArgs: [] });
+        store.update(j.id, { slurmJobId: String(500_000 + i), state: i % 2 ? 'COMPLETED' : 'PENDING' });
+      }
+    })();
+    const cols = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name);
+    const select = cols.map((c) => (c === 'id' ? 'lower(hex(randomblob(16)))' : c === 'slurm_job_id' ? "CAST(abs(random()) AS TEXT)" : c)).join(', ');
+    for (let k = 0; k < 6; k++) db.exec(`INSERT INTO jobs (${cols.join(', ')}) SELECT ${select} FROM jobs`);
+    const total = (db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+    const active = (db.prepare("SELECT count(*) AS n FROM jobs WHERE state = 'PENDING'").get() as { n: number }).n;
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    t.diagnostic(`registry at schema ${Math.max(...older.map((m) => m.version))} with ${total} jobs (${active} pending)`);
+
+    // Started, then killed once the migration's transaction is writing (the WAL grows) and before it committed.
+    let killedMidway = false;
+    for (let attempt = 1; attempt <= 5 && !killedMidway; attempt++) {
+      const { child } = spawnDaemon(stateDir);
+      const wal = `${file}-wal`;
+      const walSize = () => (fs.existsSync(wal) ? fs.statSync(wal).size : 0);
+      const deadline = Date.now() + 30_000;
+      const startedAt = Date.now();
+      while (walSize() < 1 << 20 && Date.now() < deadline && child.exitCode === null) await sleep(1);
+      child.kill('SIGKILL');
+      const walAtKill = walSize();
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+      // An older slurm-ml's view: it refuses a registry the migration committed, opens one it did not.
+      try {
+        db = openDatabase(file, older);
+        db.close();
+        killedMidway = walAtKill >= 1 << 20;
+        t.diagnostic(`attempt ${attempt}: killed ${Date.now() - startedAt} ms after start with ${walAtKill} bytes in the WAL, migration 7 not committed`);
+      } catch (err) {
+        t.diagnostic(`attempt ${attempt}: the migration had committed (${(err as Error).message}); rolling it back to try again`);
+        db = openDatabase(file);
+        db.exec('DROP INDEX IF EXISTS jobs_by_slurm_id; DELETE FROM schema_migrations WHERE version >= 7;');
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        db.close();
+      }
+    }
+    assert.ok(killedMidway, 'the daemon was killed during the migration in one of 5 attempts');
+    assertIntegrity(t, file);
+
+    // The next start migrates and serves every job.
+    const d = await startDaemon({ stateDir, timeoutMs: 60_000 });
+    try {
+      const c = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: stateDir }), clientName: 'faults-migration' });
+      assert.ok(c);
+      const health = await c.rpc.request(Health, {});
+      c.rpc.close();
+      assert.equal(health.database.ok, true);
+      assert.equal(health.database.schemaVersion, Math.max(...migrations.map((m) => m.version)));
+      assert.equal(health.poller.activeJobs, active, 'every unfinished job is still followed');
+    } finally {
+      await d.stop(15_000);
+    }
+    db = openDatabase(file);
+    try {
+      assert.equal((db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n, total, 'no job lost');
+      assert.equal(schemaVersion(db), Math.max(...migrations.map((m) => m.version)));
+    } finally {
+      db.close();
+    }
+    assertIntegrity(t, file);
+    fs.rmSync(path.dirname(stateDir), { recursive: true, force: true });
+  });
+
+  test('the daemon SIGKILLed during a retrain: every registered version has its model; the next retrain succeeds', { timeout: 240_000 }, async (t) => {
+    const logins = new LoginCounter(key.fingerprint);
+    interface TrainOut { version: number; jobs: number; promoted: boolean }
+    interface ModelOut { versions: { version: number; artifactPath: string; artifacts: { path: string; size: number }[]; aliases: string[] }[]; totalVersions: number }
+    try {
+      const t0 = Date.now();
+      const first = await h.json<TrainOut>(['runtime', 'train', '--cluster', 'local']);
+      const took = Date.now() - t0;
+      t.diagnostic(`a retrain took ${took} ms (v${first.version}, ${first.jobs} jobs)`);
+      const training = h.spawn(['runtime', 'train', '--cluster', 'local', '--json']);
+      let err = '';
+      training.stderr.on('data', (d: Buffer) => (err += d));
+      const exited = new Promise<number | null>((res) => training.once('exit', (code) => res(code)));
+      await sleep(Math.max(300, took / 2));
+      const pid = daemonPid()!;
+      process.kill(pid, 'SIGKILL');
+      const code = await exited;
+      t.diagnostic(`SIGKILLed daemon ${pid} ${Math.max(300, took / 2)} ms into a retrain; the CLI: ${err.trim()}`);
+      assert.equal(code, 1, 'the retrain was under way: its CLI lost the daemon');
+      assert.match(err, /closed before runtime\/train was answered/);
+      // A new daemon: every version the registry lists has its files; prod points at one of them.
+      const check = async () => {
+        const m = await h.json<ModelOut>(['model', 'runtime-local', '--limit', '100']);
+        for (const v of m.versions) for (const a of v.artifacts) assert.equal(fs.existsSync(a.path) && fs.statSync(a.path).size, a.size, `v${v.version}: ${a.path}`);
+        assert.ok(m.versions.some((v) => v.aliases.includes('prod')), 'a version is prod');
+        return m;
+      };
+      const after = await check();
+      const next = await h.json<TrainOut>(['runtime', 'train', '--cluster', 'local']);
+      assert.equal(next.version, Math.max(...after.versions.map((v) => v.version)) + 1);
+      await check();
+      await stopDaemon();
+      assertIntegrity(t);
+      assertLogins(t, logins, 2);
+    } finally {
+      await restore();
+    }
+  });
+
+  test('two windows and the CLI share one daemon while it dies and restarts: one daemon again, no job twice, every job ends', { timeout: 240_000 }, async (t) => {
+    const logins = new LoginCounter(key.fingerprint);
+    const clients: ConnectedDaemon[] = [];
+    const paths = statePaths({ SLURM_ML_STATE_DIR: h.stateDir });
+    const startOpts = (name: string) => ({ paths, clientName: name, daemonScript, env: h.env() });
+    const seen = new Map<string, Map<string, JobInfo>>();
+    const connect = async (name: string) => {
+      const c = await connectOrStartDaemon(startOpts(name));
+      const mine = seen.get(name) ?? new Map<string, JobInfo>();
+      seen.set(name, mine);
+      c.rpc.onNotification(JobsDidChange, (p) => mine.set(p.job.id, p.job));
+      clients.push(c);
+      return c;
+    };
+    try {
+      await h.run(['jobs']);
+      let a = await connect('window-a');
+      let b = await connect('window-b');
+      const j1 = await a.rpc.request(JobsSubmit, { cluster: 'local', script: '#!/bin/bash\nsleep 8; echo one\n', scriptName: 'shared-1.sh' });
+      const j2 = await h.json<JobInfo>(['submit', h.script('shared-2.sh', 'sleep 8; echo two'), '--cluster', 'local']);
+      // Window B submits and the daemon dies before B hears back: B does not know whether it landed.
+      const j3id = randomUUID();
+      const pending = b.rpc.request(JobsSubmit, { id: j3id, cluster: 'local', script: '#!/bin/bash\nsleep 8; echo three\n', scriptName: 'shared-3.sh' });
+      await sleep(50);
+      const dead = daemonPid()!;
+      process.kill(dead, 'SIGKILL');
+      const lost = await pending.then(
+        () => 'answered',
+        (e: RpcError) => e.code,
+      );
+      t.diagnostic(`daemon ${dead} SIGKILLed; window B's submit: ${lost}`);
+      // Everyone comes back at once: the CLI and both windows each start a daemon if none runs.
+      const [cli] = await Promise.all([h.run(['jobs', '--json']), (async () => (a = await connect('window-a')))(), (async () => (b = await connect('window-b')))()]);
+      assert.equal(cli.code, 0, cli.stderr);
+      const live = daemonPid()!;
+      assert.notEqual(live, dead);
+      assert.equal(a.state.pid, live, 'window A talks to the one daemon');
+      assert.equal(b.state.pid, live, 'window B talks to the one daemon');
+      // B sends its submit again, with the same id: the daemon answers with the job, if any, rather than submitting twice.
+      const j3 = await b.rpc.request(JobsSubmit, { id: j3id, cluster: 'local', script: '#!/bin/bash\nsleep 8; echo three\n', scriptName: 'shared-3.sh' });
+      assert.equal(j3.id, j3id);
+      const finals = await untilAllTerminal([j1.id, j2.id, j3.id], 120_000);
+      for (const j of finals) assert.equal(j.state, 'COMPLETED', `job ${j.slurmJobId}: ${j.state} (${j.reason})`);
+      await assertMatchesSlurm(finals);
+      // Both windows heard each job end, whoever submitted it.
+      await h.until('both windows to hear every end', () => ([...seen.values()].every((m) => [j1.id, j2.id, j3.id].every((id) => m.get(id)?.terminal)) ? true : undefined), 30_000);
+      for (const c of clients) c.rpc.close();
+      await stopDaemon();
+      assertIntegrity(t);
+      assertLogins(t, logins, 2);
+    } finally {
+      for (const c of clients) c.rpc.close();
       await restore();
     }
   });
