@@ -59,6 +59,8 @@ export class Dashboard implements vscode.Disposable {
   /** What the page reports after each render (its view, how many rows, which are in view). */
   readonly onDidRender = this.renderedEmitter.event;
   lastRendered: Rendered | undefined;
+  /** What the page reported going wrong (script errors, CSP violations). */
+  readonly problems: string[] = [];
   /** How many times the page has loaded (a reload would show here). */
   loads = 0;
 
@@ -194,6 +196,10 @@ export class Dashboard implements vscode.Disposable {
           this.post({ type: 'result', requestId: m.requestId, ok: true, message: `Saved ${target.fsPath}` });
           return;
         }
+        case 'problem':
+          this.problems.push(m.message);
+          this.out.warn(`dashboard page: ${m.message}`);
+          return;
         case 'rendered':
           this.lastRendered = m;
           this.renderedEmitter.fire(m);

@@ -165,6 +165,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('batchEstimate'), requestId: RequestId, cluster: z.string().min(1).max(64), rows: z.array(BatchRow).min(1).max(10_000) }),
   /** Save text the page produced (a CSV) through the editor's save dialog. */
   z.object({ type: z.literal('saveFile'), requestId: RequestId, name: z.string().min(1).max(200), content: z.string().max(50_000_000) }),
+  /** Something went wrong in the page (an error, a blocked resource): for the extension's log. */
+  z.object({ type: z.literal('problem'), message: z.string().max(2000) }),
   /** What the page shows after a render: for the log and for tests. */
   z.object({ type: z.literal('rendered'), view: DashboardView, total: z.number().int(), shown: z.number().int(), rowIds: z.array(z.string()).max(200) }),
 ]);

@@ -61,6 +61,7 @@ const pageMessages: WebviewToHost[] = [
   { type: 'batchEstimate', requestId: 'r5', cluster: 'hpc', rows: [{ name: 'a', time: '10', cpus: '2', nodes: '', mem: '4G', partition: '', gpus: '' }] },
   { type: 'saveFile', requestId: 'r6', name: 'estimates.csv', content: 'a,b\r\n' },
   { type: 'rendered', view: 'jobs', total: 10, shown: 3, rowIds: ['a', 'b', 'c'] },
+  { type: 'problem', message: 'CSP script-src blocked eval' },
 ];
 
 test('every message kind round-trips through JSON unchanged', () => {

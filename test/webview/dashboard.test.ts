@@ -232,7 +232,7 @@ function pixelsNear(p: PageHarness, selector: string, rgb: [number, number, numb
   );
 }
 
-test('light theme: the page and its chart take the editor theme colours', async () => {
+test('light and high-contrast themes: the page and its chart take the editor theme colours', async () => {
   const darkFg: [number, number, number] = [0xcc, 0xcc, 0xcc];
   const lightFg: [number, number, number] = [0x3b, 0x3b, 0x3b];
   assert.ok((await pixelsNear(h, '#jobs-by-state', darkFg)) > 20, 'dark: labels in the dark theme foreground');
@@ -243,6 +243,14 @@ test('light theme: the page and its chart take the editor theme colours', async 
   assert.equal(await h.page.$eval('body', (b) => getComputedStyle(b).backgroundColor), 'rgb(255, 255, 255)');
   assert.equal(await h.page.$eval('.grid-body [role=gridcell]:nth-child(2)', (c) => getComputedStyle(c).color), 'rgb(59, 59, 59)');
   await h.page.screenshot({ path: path.join(artifactsDir, 'dashboard-jobs-light.png') });
+  // High contrast: black, white text, the contrast border around a selected row.
+  await h.setTheme('high-contrast');
+  const white: [number, number, number] = [0xff, 0xff, 0xff];
+  const until2 = Date.now() + 5000;
+  while (Date.now() < until2 && (await pixelsNear(h, '#jobs-by-state', white)) < 20) await new Promise((r) => setTimeout(r, 50));
+  assert.ok((await pixelsNear(h, '#jobs-by-state', white)) > 20, 'high contrast: labels in white');
+  assert.equal(await h.page.$eval('body', (b) => getComputedStyle(b).backgroundColor), 'rgb(0, 0, 0)');
+  await h.page.screenshot({ path: path.join(artifactsDir, 'dashboard-jobs-high-contrast.png') });
   await h.setTheme('dark');
 });
 

@@ -70,6 +70,7 @@ describe('Slurm ML dashboard in VS Code', () => {
     assert.ok(after.rowIds.slice(0, 3).includes(second.id), 'the newest job is among the first rows');
     assert.equal(after.total, shown.total + 1);
     assert.equal(dashboard.loads, 1, 'the page was not reloaded');
+    assert.deepEqual(dashboard.problems, [], 'no script error and nothing blocked by the CSP in the real webview');
   });
 
   it('hidden and shown again, the page loads afresh and shows what changed meanwhile', async () => {
