@@ -56,6 +56,17 @@ export const FEATURE_NAMES = [
   'ur_last1',
   'ur_mean2',
   'ur_ewma',
+  'u_med5',
+  'u_max5',
+  'u_min5',
+  'u_hit_limit',
+  'ua_med5',
+  'ua_max5',
+  'ua_hit_limit',
+  'uac_count',
+  'uac_last1',
+  'uac_mean2',
+  'ua_last1_ratio',
 ] as const;
 
 export type FeatureName = (typeof FEATURE_NAMES)[number];
@@ -85,6 +96,9 @@ export function writeFeatures(job: JobRequest, history: JobHistory, out: Float64
   const u = history.user(job.user);
   const ua = history.userApp(job);
   const ur = history.userReq(job);
+  const uac = history.userAppCpus(job);
+  const u5 = u.recentStats();
+  const ua5 = ua.recentStats();
   const act = history.activityOf(job.user, job.submit);
   const sinceEnd = u.count > 0 ? job.submit - u.lastEnd : NaN;
   const v: number[] = [
@@ -129,6 +143,17 @@ export function writeFeatures(job: JobRequest, history: JobHistory, out: Float64
     ur.last1,
     ur.mean2(),
     ur.ewma,
+    u5.median,
+    u5.max,
+    u5.min,
+    u.hitLimit,
+    ua5.median,
+    ua5.max,
+    ua.hitLimit,
+    log1p(uac.count),
+    uac.last1,
+    uac.mean2(),
+    ua.last1 - ua.lastReq,
   ];
   for (let i = 0; i < FEATURE_COUNT; i++) {
     const x = v[i] as number;

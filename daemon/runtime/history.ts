@@ -23,6 +23,10 @@ export class KeyStats {
   lastReq = NaN;
   /** Last RATIO_WINDOW values of log(runtime / requested). */
   readonly ratios: number[] = [];
+  /** Last RECENT log runtimes, oldest first. */
+  readonly recent: number[] = [];
+  /** Exponentially weighted share of jobs that ran to (or past) 95 % of their limit. */
+  hitLimit = NaN;
 
   add(job: JobRecord): void {
     const l = Math.log(job.runtime);
@@ -36,6 +40,12 @@ export class KeyStats {
     this.ewma = Number.isNaN(this.ewma) ? l : 0.7 * this.ewma + 0.3 * l;
     this.lastEnd = Number.isNaN(this.lastEnd) ? job.end : Math.max(this.lastEnd, job.end);
     this.lastReq = job.requestedTime !== null && job.requestedTime > 0 ? Math.log(job.requestedTime) : NaN;
+    this.recent.push(l);
+    if (this.recent.length > RECENT) this.recent.shift();
+    if (job.requestedTime !== null && job.requestedTime > 0) {
+      const hit = job.runtime >= 0.95 * job.requestedTime ? 1 : 0;
+      this.hitLimit = Number.isNaN(this.hitLimit) ? hit : 0.8 * this.hitLimit + 0.2 * hit;
+    }
     if (!Number.isNaN(this.lastReq)) {
       this.ratios.push(l - this.lastReq);
       if (this.ratios.length > RATIO_WINDOW) this.ratios.shift();
@@ -58,6 +68,15 @@ export class KeyStats {
     return Math.sqrt(Math.max(0, this.sumLog2 / this.count - m * m));
   }
 
+  /** Median, min and max of the last RECENT log runtimes. */
+  recentStats(): { median: number; min: number; max: number } {
+    const m = this.recent.length;
+    if (m === 0) return { median: NaN, min: NaN, max: NaN };
+    const s = [...this.recent].sort((a, b) => a - b);
+    const h = m >> 1;
+    return { median: m % 2 ? (s[h] as number) : ((s[h - 1] as number) + (s[h] as number)) / 2, min: s[0] as number, max: s[m - 1] as number };
+  }
+
   /** Median of the recent log(runtime / requested). */
   medianRatio(): number {
     if (this.ratios.length === 0) return NaN;
@@ -68,6 +87,7 @@ export class KeyStats {
 }
 
 const RATIO_WINDOW = 20;
+const RECENT = 5;
 const EMPTY = new KeyStats();
 
 /** User activity that is not about ended jobs: submits and jobs still in flight. */
@@ -84,6 +104,7 @@ export class JobHistory {
   private readonly byUser = new Map<string, KeyStats>();
   private readonly byUserApp = new Map<string, KeyStats>();
   private readonly byUserReq = new Map<string, KeyStats>();
+  private readonly byUserAppCpus = new Map<string, KeyStats>();
   private readonly activity = new Map<string, UserActivity>();
   /** End time of the latest job fed to ended(); features for a job submitted earlier would leak. */
   private clock = -Infinity;
@@ -107,6 +128,7 @@ export class JobHistory {
     stats(this.byUser, job.user).add(job);
     stats(this.byUserApp, userAppKey(job)).add(job);
     stats(this.byUserReq, userReqKey(job)).add(job);
+    stats(this.byUserAppCpus, userAppCpusKey(job)).add(job);
     const a = this.activity.get(job.user);
     if (a !== undefined && a.inFlight > 0) a.inFlight--;
     this.clock = Math.max(this.clock, job.end);
@@ -124,6 +146,10 @@ export class JobHistory {
 
   userApp(job: Pick<JobRecord, 'user' | 'jobName'>): KeyStats {
     return this.byUserApp.get(userAppKey(job)) ?? EMPTY;
+  }
+
+  userAppCpus(job: Pick<JobRecord, 'user' | 'jobName' | 'cpus'>): KeyStats {
+    return this.byUserAppCpus.get(userAppCpusKey(job)) ?? EMPTY;
   }
 
   userReq(job: Pick<JobRecord, 'user' | 'requestedTime'>): KeyStats {
@@ -182,4 +208,8 @@ function userAppKey(job: Pick<JobRecord, 'user' | 'jobName'>): string {
 
 function userReqKey(job: Pick<JobRecord, 'user' | 'requestedTime'>): string {
   return `${job.user}\u0000${job.requestedTime ?? 'none'}`;
+}
+
+function userAppCpusKey(job: Pick<JobRecord, 'user' | 'jobName' | 'cpus'>): string {
+  return `${job.user}\u0000${appToken(job.jobName)}\u0000${job.cpus ?? 'none'}`;
 }

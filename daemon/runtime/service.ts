@@ -180,6 +180,8 @@ function problemsOf(parsed: ReturnType<typeof parseSbatchScript>): ScriptProblem
 export class RuntimeService {
   private readonly histories = new Map<string, ClusterHistory>();
   private readonly loaded = new Map<string, LoadedModel>();
+  /** Per cluster, the prod version that could not be loaded. */
+  private readonly unreadable = new Map<string, number>();
   /** Bumped per cluster by every ingest: what the history caches compare against (counting rows per estimate costs milliseconds). */
   private readonly generations = new Map<string, number>();
   private readonly users = new Map<string, string>();
@@ -376,13 +378,18 @@ export class RuntimeService {
     if (!v) return null;
     const cached = this.loaded.get(cluster.id);
     if (cached && cached.version === v.version) return cached;
+    // Said once per version, not on every estimate.
+    if (this.unreadable.get(cluster.id) === v.version) return null;
     try {
       const saved = JSON.parse(fs.readFileSync(path.join(v.artifactPath, 'model.json'), 'utf8')) as { model: unknown; calibration: Calibration };
       const loaded: LoadedModel = { version: v.version, model: modelFromJSON(saved.model), calibration: saved.calibration, onnxFile: path.join(v.artifactPath, 'model.onnx') };
+      // A version trained by a daemon that computed other features cannot be fed this one's.
+      if (loaded.model.featureNames.join() !== FEATURE_NAMES.join()) throw new Error('it was trained on other features than this daemon computes; retrain (slurm-ml runtime train)');
       this.loaded.set(cluster.id, loaded);
       return loaded;
     } catch (err) {
-      this.d.log.warn('runtime model could not be loaded', { cluster: cluster.name, version: v.version, error: (err as Error).message });
+      this.d.log.warn('runtime model could not be loaded; estimating from history', { cluster: cluster.name, version: v.version, error: (err as Error).message });
+      this.unreadable.set(cluster.id, v.version);
       return null;
     }
   }
@@ -536,7 +543,8 @@ export class RuntimeService {
     let promoted = false;
     const who = trigger === 'scheduled' ? 'slurm-ml (scheduled retrain)' : 'slurm-ml runtime train';
     if (!inUse) {
-      this.d.models.promote({ name: modelName, version: version.version, alias: 'prod', who, reason: 'the first runtime model' });
+      const reason = this.prodVersion(cluster) === null ? 'the first runtime model' : 'the version in use cannot be read by this daemon (other features)';
+      this.d.models.promote({ name: modelName, version: version.version, alias: 'prod', who, reason });
       promoted = true;
     } else {
       this.d.models.setEvaluation(this.d.models.versionId(modelName, inUse.version), runtimeMetrics(predictSeconds(inUse.model, inUse.calibration), actual));
