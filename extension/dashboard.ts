@@ -31,7 +31,8 @@ import {
 } from '../daemon/protocol';
 import { batchSbatchArgs } from '../webview/csv';
 import { dashboardHtml } from '../webview/html';
-import { WebviewToHost, jobRow, parseMessage, type HostToWebview, type JobRow } from '../webview/protocol';
+import { LatestQueue } from '../webview/latestQueue';
+import { WebviewToHost, jobRow, parseMessage, type HostToWebview } from '../webview/protocol';
 import { errorMessage, type DaemonConnection, type DaemonState } from './daemon';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
@@ -46,10 +47,8 @@ export class Dashboard implements vscode.Disposable {
   private ready = false;
   /** While the full job list is fetched, updates wait: they are newer than it. */
   private replacing = false;
-  /** Latest message of each kind waiting for the next flush. */
-  private readonly pending = new Map<string, HostToWebview>();
-  /** Latest row of each changed job waiting for the next flush. */
-  private readonly pendingJobs = new Map<string, JobRow>();
+  /** What waits for the next flush: the latest of each kind and of each job. */
+  private readonly pending = new LatestQueue();
   private flushTimer: NodeJS.Timeout | undefined;
   private log: { jobId: string; subscriptionId: string | null } | null = null;
   private model: string | null = null;
@@ -71,10 +70,7 @@ export class Dashboard implements vscode.Disposable {
   ) {
     this.subscriptions.push(
       this.renderedEmitter,
-      daemon.onNotification(JobsDidChange, ({ job }) => {
-        this.pendingJobs.set(job.id, jobRow(job));
-        this.schedule();
-      }),
+      daemon.onNotification(JobsDidChange, ({ job }) => this.queue({ type: 'jobs/update', jobs: [jobRow(job)] })),
       daemon.onNotification(ClustersDidChange, () => this.refetch('clusters')),
       daemon.onNotification(ModelsDidChange, ({ name }) => {
         this.refetch('models');
@@ -83,12 +79,7 @@ export class Dashboard implements vscode.Disposable {
       }),
       daemon.onNotification(LogsDidAppend, (p) => {
         if (!this.log || p.subscriptionId !== this.log.subscriptionId) return;
-        // Appends add up: queued data is extended, never replaced.
-        const prev = this.pending.get('log');
-        const data = prev && prev.type === 'log' && prev.jobId === p.jobId ? prev.data + p.data : p.data;
-        const reset = prev && prev.type === 'log' && prev.jobId === p.jobId ? prev.reset : false;
-        this.pending.set('log', { type: 'log', jobId: p.jobId, data, reset, done: p.done });
-        this.schedule();
+        this.queue({ type: 'log', jobId: p.jobId, data: p.data, reset: false, done: p.done });
       }),
       daemon.onDidChangeState((s) => {
         this.queue(daemonStatus(s));
@@ -215,7 +206,6 @@ export class Dashboard implements vscode.Disposable {
   /** Everything a freshly loaded page needs; the queue is superseded by it. */
   private async sendAll(): Promise<void> {
     this.pending.clear();
-    this.pendingJobs.clear();
     this.post(daemonStatus(this.daemon.state));
     if (this.daemon.state.kind !== 'connected') return;
     this.replacing = true;
@@ -308,7 +298,6 @@ export class Dashboard implements vscode.Disposable {
     await this.stopLog();
     if (!jobId) return;
     this.log = { jobId, subscriptionId: null };
-    this.pending.delete('log');
     try {
       const r = await this.daemon.request(LogsTail, { ref: jobId, follow: true, offset: -65_536 }, { timeoutMs: 60_000 });
       if (this.log?.jobId !== jobId) {
@@ -316,9 +305,10 @@ export class Dashboard implements vscode.Disposable {
         return;
       }
       this.log.subscriptionId = r.subscriptionId;
-      this.post({ type: 'log', jobId, data: r.data, reset: true, done: r.subscriptionId === null });
+      // Queued like the appends that follow, so it replaces whatever of another job was waiting.
+      this.queue({ type: 'log', jobId, data: r.data, reset: true, done: r.subscriptionId === null });
     } catch (err) {
-      this.post({ type: 'log', jobId, data: `(no log: ${errorMessage(err)})`, reset: true, done: true });
+      this.queue({ type: 'log', jobId, data: `(no log: ${errorMessage(err)})`, reset: true, done: true });
     }
   }
 
@@ -343,7 +333,7 @@ export class Dashboard implements vscode.Disposable {
   }
 
   private queue(m: HostToWebview): void {
-    this.pending.set(m.type, m);
+    this.pending.push(m);
     this.schedule();
   }
 
@@ -357,12 +347,7 @@ export class Dashboard implements vscode.Disposable {
 
   private flush(): void {
     if (!this.ready || !this.panel || this.replacing) return;
-    if (this.pendingJobs.size) {
-      this.post({ type: 'jobs/update', jobs: [...this.pendingJobs.values()] });
-      this.pendingJobs.clear();
-    }
-    for (const m of this.pending.values()) this.post(m);
-    this.pending.clear();
+    for (const m of this.pending.drain()) this.post(m);
   }
 
   private post(m: HostToWebview): void {
