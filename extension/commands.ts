@@ -100,6 +100,9 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     }
   });
   plain('slurmMl.restartDaemon', () => s.daemon.restart());
+  plain('slurmMl.openWalkthrough', async () => {
+    await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${context.extension.id}#slurmMl.start`, false);
+  });
   plain('slurmMl.openSample', async () => {
     // An untitled copy: the shipped file stays as it is, and Submit uses the editor's text.
     const text = fs.readFileSync(path.join(context.extensionPath, 'media', 'walkthrough', 'hello.sbatch'), 'utf8');
@@ -118,7 +121,11 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
       { label: '$(play) Submit Current Script', command: 'slurmMl.submitCurrentScript' },
       { label: '$(list-flat) Show Job Log…', command: 'slurmMl.showJobLog' },
       { label: '$(add) Add Cluster…', command: 'slurmMl.addCluster' },
+      { label: '$(beaker) Train Model…', command: 'slurmMl.trainModel' },
+      { label: '$(sync) Retrain Runtime Model', command: 'slurmMl.retrainRuntimeModel' },
+      { label: '$(dashboard) Open Dashboard', command: 'slurmMl.openDashboard' },
       { label: '$(layout-sidebar-left) Open Slurm ML View', command: 'workbench.view.extension.slurmMl' },
+      { label: '$(book) Get Started', command: 'slurmMl.openWalkthrough' },
     ];
     const state = s.daemon.state;
     const chosen = await vscode.window.showQuickPick(items, { title: `Slurm ML — daemon ${state.kind}${'pid' in state ? ` (pid ${state.pid})` : ''}` });
@@ -260,7 +267,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     if (!script.trim()) throw new Error(`${path.basename(uri.fsPath)} is empty.`);
     const cluster = await pickCluster(s, 'Submit Current Script');
     const scriptName = path.basename(uri.fsPath) || 'job.sbatch';
-    const job = await s.daemon.request(JobsSubmit, { cluster, script, scriptName }, { timeoutMs: 180_000 });
+    const job = await submitting(`${scriptName} to ${cluster}`, () => s.daemon.request(JobsSubmit, { cluster, script, scriptName }, { timeoutMs: 180_000 }));
     s.jobs.update(job);
     s.log.info(`submitted ${scriptName} to ${cluster}: job ${job.id} (SLURM ${job.slurmJobId ?? '?'})`);
     void vscode.window.showInformationMessage(`Slurm ML: submitted ${scriptName} to ${cluster} as job ${job.slurmJobId ?? job.id}.`, 'Show Log').then((c) => {
@@ -304,7 +311,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
       const mem = await input({ title: 'Resubmit: memory', prompt: 'like 4000M or 16G (empty: unchanged)', value: plan.mem ?? '', validate: (t) => (t === '' || /^\d+[KMGT]?$/.test(t) ? undefined : 'memory like 4000M or 16G') });
       params = { ...params, ...(time ? { time } : {}), ...(mem ? { mem } : {}) };
     }
-    const r = await s.daemon.request(JobsResubmit, params, { timeoutMs: 180_000 });
+    const r = await submitting(`${job.name} again`, () => s.daemon.request(JobsResubmit, params, { timeoutMs: 180_000 }));
     s.jobs.update(r);
     void vscode.window.showInformationMessage(`Slurm ML: resubmitted ${job.name} as job ${r.slurmJobId ?? r.id}.`);
     return r;
@@ -331,7 +338,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const model = await input({ title: 'Train Model: model name', prompt: 'The model this training creates a version of', validate: validateModelName, value: s.models.list()[0]?.name ?? '' });
     const w = await collectWorkflow(s, 'train', 'Train Model');
     await confirmWorkflow(s, w, `Train ${model}`);
-    const job = await s.daemon.request(TrainSubmit, { ...w, model }, { timeoutMs: 180_000 });
+    const job = await submitting(`the training of ${model} to ${w.cluster}`, () => s.daemon.request(TrainSubmit, { ...w, model }, { timeoutMs: 180_000 }));
     submitted(s, job, `training ${model}`);
     return job;
   });
@@ -340,7 +347,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const inputPath = await input({ title: `Run Prediction with ${ref}: input`, prompt: 'Path of the input on the cluster', validate: (t) => (t.trim() ? undefined : 'give the input path on the cluster') });
     const w = await collectWorkflow(s, 'predict', `Run Prediction with ${ref}`);
     await confirmWorkflow(s, w, `Predict with ${ref}`);
-    const job = await s.daemon.request(PredictSubmit, { ...w, model: ref, input: inputPath }, { timeoutMs: 180_000 });
+    const job = await submitting(`the prediction with ${ref} to ${w.cluster}`, () => s.daemon.request(PredictSubmit, { ...w, model: ref, input: inputPath }, { timeoutMs: 180_000 }));
     submitted(s, job, `prediction with ${ref}`);
     return job;
   });
@@ -349,7 +356,7 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
     const dataset = await input({ title: `Evaluate ${ref}: dataset`, prompt: 'Path of the evaluation dataset on the cluster', validate: (t) => (t.trim() ? undefined : 'give the dataset path on the cluster') });
     const w = await collectWorkflow(s, 'evaluate', `Evaluate ${ref}`);
     await confirmWorkflow(s, w, `Evaluate ${ref}`);
-    const job = await s.daemon.request(EvaluateSubmit, { ...w, model: ref, dataset }, { timeoutMs: 180_000 });
+    const job = await submitting(`the evaluation of ${ref} to ${w.cluster}`, () => s.daemon.request(EvaluateSubmit, { ...w, model: ref, dataset }, { timeoutMs: 180_000 }));
     submitted(s, job, `evaluation of ${ref}`);
     return job;
   });
@@ -591,6 +598,11 @@ async function confirmWorkflow(s: Services, w: Workflow, title: string): Promise
   const c = await chosen;
   qp.dispose();
   if (c !== 'submit') throw new Cancelled();
+}
+
+/** Submitting uploads files over SFTP and runs sbatch: seconds on a slow link, so it shows progress. */
+function submitting<T>(what: string, run: () => Promise<T>): Promise<T> {
+  return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Slurm ML: submitting ${what}…` }, run));
 }
 
 function submitted(s: Services, job: JobInfo, what: string): void {

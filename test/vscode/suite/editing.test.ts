@@ -129,7 +129,7 @@ describe('Slurm ML: editing sbatch scripts', () => {
     const w = (ext.packageJSON.contributes.walkthroughs as { id: string; steps: { id: string; media: { markdown: string } }[] }[])[0]!;
     assert.deepEqual(w.steps.map((s) => s.id), ['addCluster', 'submitSample', 'train', 'watch', 'promote']);
     for (const s of w.steps) assert.ok(fs.existsSync(path.join(ext.extensionPath, s.media.markdown)), s.media.markdown);
-    await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${ext.id}#${w.id}`, false);
+    await vscode.commands.executeCommand('slurmMl.openWalkthrough');
     const doc = await vscode.commands.executeCommand<vscode.TextDocument>('slurmMl.openSample');
     assert.equal(doc.languageId, 'sbatch');
     assert.match(doc.getText(), /^#!\/bin\/bash\n#SBATCH --job-name=hello-slurm-ml/);
