@@ -9,6 +9,7 @@ import { ErrorCode, RuntimeEstimateRequest, TemplatesRender, type RuntimeEstimat
 import { RpcError } from '../daemon/rpc/connection';
 import { DaemonUnavailable, errorMessage, type DaemonConnection } from './daemon';
 import {
+  ESTIMATE_DEBOUNCE_MS,
   estimateCluster,
   findTimeDirective,
   formatClock,
@@ -35,8 +36,6 @@ class TemplateProblem {
 }
 type Outcome = RuntimeEstimate | TemplateProblem | undefined;
 
-/** How long after typing pauses an estimate is asked for: the issue asks for a refresh within 150 ms, an estimate takes about 1 ms in the daemon. */
-export const ESTIMATE_DEBOUNCE_MS = 100;
 /** The expected start costs an `sbatch --test-only` on the cluster: at most once a minute per document. */
 const START_EVERY_MS = 60_000;
 
