@@ -191,6 +191,8 @@ export class RuntimeService {
   /** Clusters whose scheduled check is under way, and those with jobs ended since their last ingest. */
   private readonly checking = new Set<string>();
   private readonly changed = new Set<string>();
+  /** After a failed scheduled check: not before this time (epoch ms). */
+  private readonly retryAt = new Map<string, number>();
   private readonly retrainAfterJobs: number;
 
   private readonly predictor: RuntimePredictor;
@@ -435,6 +437,7 @@ export class RuntimeService {
     if (this.retrainAfterJobs <= 0) return;
     for (const cluster of this.d.clusters.list()) {
       if (this.checking.has(cluster.id) || this.trainings.has(cluster.id)) continue;
+      if ((this.retryAt.get(cluster.id) ?? 0) > Date.now()) continue;
       let hasModel: boolean;
       try {
         hasModel = this.prodVersion(cluster) !== null;
@@ -444,7 +447,11 @@ export class RuntimeService {
       if (!hasModel) continue;
       this.checking.add(cluster.id);
       this.checkRetrain(cluster)
-        .catch((err: unknown) => this.d.log.warn('scheduled runtime retrain failed', { cluster: cluster.name, error: (err as Error).message }))
+        .catch((err: unknown) => {
+          // Not again at the next poll: a failing sacct or training would otherwise repeat every cycle.
+          this.retryAt.set(cluster.id, Date.now() + INGEST_EVERY_MS);
+          this.d.log.warn('scheduled runtime retrain failed', { cluster: cluster.name, error: (err as Error).message, retryInMs: INGEST_EVERY_MS });
+        })
         .finally(() => this.checking.delete(cluster.id));
     }
   }
