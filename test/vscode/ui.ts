@@ -10,7 +10,9 @@
 //   one message, and commands explain why they cannot run;
 // - mismatch: a daemon of another protocol version: one message offering
 //   Restart Daemon, which replaces it with a working daemon;
-// - silent: a daemon that never answers: bounded restarts, one message.
+// - silent: a daemon that never answers: bounded restarts, one message;
+// - hostkey: a cluster whose host key is unknown: Test Connection shows the
+//   fingerprint in a modal, Trust connects and adds it to known_hosts.
 //
 // Screenshots go to test-artifacts/ui/ (git-ignored). Usage:
 //   node --import tsx test/vscode/ui.ts VSIX [scenario...]
@@ -21,7 +23,7 @@ import type { Locator, Page } from 'playwright-core';
 import { launchChromium, repoRoot, startCodeServer, type CodeServer } from './codeServer';
 
 const vsix = path.resolve(process.argv[2] ?? path.join(repoRoot, 'slurm-ml.vsix'));
-const all = ['main', 'crash', 'mismatch', 'silent'] as const;
+const all = ['main', 'hostkey', 'crash', 'mismatch', 'silent'] as const;
 type Scenario = (typeof all)[number];
 const chosen = (process.argv.slice(3).length ? process.argv.slice(3) : [...all]) as Scenario[];
 const artifacts = path.join(repoRoot, 'test-artifacts', 'ui');
@@ -180,6 +182,40 @@ async function main(): Promise<void> {
   }
 }
 
+/** An unknown host key, trusted through the editor's modal. */
+async function hostkey(): Promise<void> {
+  const server = await startCodeServer({ vsix });
+  const knownHosts = path.join(server.tmp, 'known_hosts');
+  fs.writeFileSync(knownHosts, '');
+  const cluster = { name: 'newcluster', host: env.SLURM_ML_TEST_HOST, port: Number(env.SLURM_ML_TEST_PORT), user: env.SLURM_ML_TEST_USER, identityFile: env.SLURM_ML_TEST_IDENTITY, knownHostsFile: knownHosts };
+  // Written after the start so that the path can live in this run's directory.
+  fs.writeFileSync(path.join(server.dirs.data, 'User', 'settings.json'), JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none', 'slurmMl.clusters': [cluster] }));
+  let ok = false;
+  const { page, close } = await workbench(server, path.join(repoRoot, 'test', 'demo'));
+  try {
+    await openContainer(page);
+    await page.locator('.monaco-list-row').filter({ hasText: 'newcluster' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await palette(page, 'Slurm ML: Test Cluster Connection…');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 60_000 });
+    const text = await dialog.innerText();
+    check(text.includes(env.SLURM_ML_TEST_HOSTKEY_FP ?? 'SHA256:'), `the modal shows the server's fingerprint: ${text}`);
+    check(fs.readFileSync(knownHosts, 'utf8') === '', 'nothing is trusted before the answer');
+    await shot(page, 'hostkey', '01-fingerprint');
+    await dialog.locator('.monaco-button').filter({ hasText: /^Trust$/ }).click();
+    await waitToast(page, /newcluster answers as /, 60_000);
+    check(fs.readFileSync(knownHosts, 'utf8').trim().length > 0, 'Trust added the key to known_hosts');
+    await shot(page, 'hostkey', '02-connected');
+    ok = true;
+  } catch (err) {
+    await shot(page, 'hostkey', 'failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+    await server.stop({ keep: !ok });
+  }
+}
+
 /** Broken daemons: the workbench must say what is wrong once, and stay usable. */
 async function broken(scenario: 'crash' | 'mismatch' | 'silent'): Promise<void> {
   let fake: ChildProcess | undefined;
@@ -250,6 +286,7 @@ async function run(): Promise<number> {
     const started = Date.now();
     try {
       if (s === 'main') await main();
+      else if (s === 'hostkey') await hostkey();
       else await broken(s);
       console.log(`ok ${s} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (err) {
