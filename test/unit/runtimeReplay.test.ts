@@ -130,6 +130,9 @@ test('`slurm-ml runtime evaluate` on a sample: JSON, usage errors, --check', asy
   assert.deepEqual(report.trace.skipped, { 'requested<=0': 103 });
   assert.equal(report.predictors[1].metrics.n, 1897);
   assert.equal(report.predictors[0].name, 'model (accuracy point)');
+  // The models' median, listed for reference beside the point the goals judge.
+  assert.equal(report.predictors.at(-1).name, 'model p50 (reference)');
+  assert.equal(report.predictors.at(-1).metrics.n, 1897);
   assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.84, retrainEvery: 500, window: 40000, trees: 10 });
   const second = JSON.parse(out[1] as string);
   assert.equal(checked, second.goals.every((g: { ok: boolean }) => g.ok) ? 0 : 1);
