@@ -84,8 +84,8 @@ export class JobsView implements View {
         this.ctx.saveUi();
       },
       columns: [
-        { key: 'state', title: 'State', width: 'minmax(0, 1.3fr)', sortable: true, cell: stateBadge },
-        { key: 'name', title: 'Name', width: 'minmax(0, 2.6fr)', sortable: true, cell: (j) => j.name },
+        { key: 'state', title: 'State', width: 'minmax(7.5em, 1.3fr)', sortable: true, cell: stateBadge },
+        { key: 'name', title: 'Name', width: 'minmax(8em, 2.6fr)', sortable: true, cell: (j) => j.name },
         { key: 'slurmJobId', title: 'SLURM id', width: 'minmax(0, 0.9fr)', sortable: true, cell: (j) => j.slurmJobId ?? '—' },
         { key: 'cluster', title: 'Cluster', width: 'minmax(0, 1fr)', sortable: true, cell: (j) => j.cluster },
         { key: 'kind', title: 'Kind', width: 'minmax(0, 0.8fr)', sortable: true, cell: (j) => j.kind },
