@@ -2,7 +2,8 @@
 # The UI test: packages the extension (.vsix), installs it into a fresh
 # code-server per scenario and drives the workbench in headless Chromium
 # (test/vscode/ui.ts). Screenshots: test-artifacts/ui/. Needs the local
-# cluster (test/cluster/up.sh). Arguments: scenarios (main crash mismatch silent).
+# cluster (test/cluster/up.sh). Arguments: scenarios (main hostkey password
+# crash mismatch silent).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash test/vscode/install.sh
@@ -10,5 +11,7 @@ if [ -f /var/tmp/slurm-ml-cluster/env.sh ]; then
   # shellcheck disable=SC1091
   . /var/tmp/slurm-ml-cluster/env.sh
 fi
+# The password and passphrase scenario logs in through the extra PAM sshd (127.0.0.1:2224).
+bash test/cluster/extra-sshd.sh >/dev/null
 npm run --silent package >/dev/null
 exec node --import tsx test/vscode/ui.ts slurm-ml.vsix "$@"

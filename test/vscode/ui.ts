@@ -12,7 +12,11 @@
 //   Restart Daemon, which replaces it with a working daemon;
 // - silent: a daemon that never answers: bounded restarts, one message;
 // - hostkey: a cluster whose host key is unknown: Test Connection shows the
-//   fingerprint in a modal, Trust connects and adds it to known_hosts.
+//   fingerprint in a modal, Trust connects and adds it to known_hosts;
+// - password: a login by keyboard-interactive password (test/cluster/
+//   extra-sshd.sh's sshd) and a key with a passphrase: password boxes, the
+//   logins succeed, and neither secret is anywhere in the daemon's state
+//   directory or the editor's data.
 //
 // Screenshots go to test-artifacts/ui/ (git-ignored). Usage:
 //   node --import tsx test/vscode/ui.ts VSIX [scenario...]
@@ -23,7 +27,7 @@ import type { Locator, Page } from 'playwright-core';
 import { launchChromium, repoRoot, startCodeServer, type CodeServer } from './codeServer';
 
 const vsix = path.resolve(process.argv[2] ?? path.join(repoRoot, 'slurm-ml.vsix'));
-const all = ['main', 'hostkey', 'crash', 'mismatch', 'silent'] as const;
+const all = ['main', 'hostkey', 'password', 'crash', 'mismatch', 'silent'] as const;
 type Scenario = (typeof all)[number];
 const chosen = (process.argv.slice(3).length ? process.argv.slice(3) : [...all]) as Scenario[];
 const artifacts = path.join(repoRoot, 'test-artifacts', 'ui');
@@ -216,6 +220,62 @@ async function hostkey(): Promise<void> {
   }
 }
 
+/** A password asked in a password box, used once, stored nowhere. */
+async function password(): Promise<void> {
+  const extra = path.join(path.dirname(env.SLURM_ML_TEST_IDENTITY ?? '/var/tmp/slurm-ml-cluster/ssh/x'), '..', 'extra-env.sh');
+  check(fs.existsSync(extra), `${extra} missing: run test/cluster/extra-sshd.sh`);
+  const x = Object.fromEntries([...fs.readFileSync(extra, 'utf8').matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
+  const secret = x.SLURM_ML_TEST_KBD_PASSWORD!;
+  const passphrase = x.SLURM_ML_TEST_PASSPHRASE!;
+  const cluster = { name: 'kbd', host: '127.0.0.1', port: Number(x.SLURM_ML_TEST_KBD_PORT), user: x.SLURM_ML_TEST_KBD_USER, knownHostsFile: x.SLURM_ML_TEST_EXTRA_KNOWN_HOSTS };
+  const keyed = { name: 'pp', host: env.SLURM_ML_TEST_HOST, port: Number(env.SLURM_ML_TEST_PORT), user: env.SLURM_ML_TEST_USER, identityFile: x.SLURM_ML_TEST_PASSPHRASE_IDENTITY, knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS };
+  const server = await startCodeServer({ vsix, settings: { 'slurmMl.clusters': [cluster, keyed] } });
+  let ok = false;
+  const { page, close } = await workbench(server, path.join(repoRoot, 'test', 'demo'));
+  try {
+    await openContainer(page);
+    await page.locator('.monaco-list-row').filter({ hasText: 'kbd' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await page.locator('.monaco-list-row').filter({ hasText: 'pp' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await palette(page, 'Slurm ML: Test Cluster Connection…');
+    await choose(page, /Test Connection: cluster/, 'kbd');
+    const box = page.locator('.quick-input-widget .quick-input-box input');
+    await page.locator('.quick-input-widget .quick-input-title').filter({ hasText: /kbd|[Pp]assword/ }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    check((await box.getAttribute('type')) === 'password', 'the answer is typed into a password box');
+    await shot(page, 'password', '01-prompt');
+    await box.fill(secret);
+    await page.keyboard.press('Enter');
+    await waitToast(page, new RegExp(`kbd answers as ${cluster.user}`), 60_000);
+    await shot(page, 'password', '02-connected');
+    // A key with a passphrase: asked the same way.
+    await palette(page, 'Slurm ML: Test Cluster Connection…');
+    await choose(page, /Test Connection: cluster/, 'pp');
+    await page.locator('.quick-input-widget .quick-input-box input[type="password"]').waitFor({ state: 'visible', timeout: 60_000 });
+    await shot(page, 'password', '03-passphrase');
+    await page.locator('.quick-input-widget .quick-input-box input').fill(passphrase);
+    await page.keyboard.press('Enter');
+    await waitToast(page, new RegExp(`pp answers as ${keyed.user}`), 60_000);
+    // Nothing typed is stored or logged: not in the daemon's files, not in the editor's settings.
+    const leaks: string[] = [];
+    const scan = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) scan(p);
+        else if (e.isFile() && [secret, passphrase].some((x) => fs.readFileSync(p).includes(x))) leaks.push(p);
+      }
+    };
+    scan(server.dirs.state);
+    scan(server.dirs.data);
+    check(leaks.length === 0, `the password and passphrase are not stored: found in ${leaks.join(', ')}`);
+    ok = true;
+  } catch (err) {
+    await shot(page, 'password', 'failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+    await server.stop({ keep: !ok });
+  }
+}
+
 /** Broken daemons: the workbench must say what is wrong once, and stay usable. */
 async function broken(scenario: 'crash' | 'mismatch' | 'silent'): Promise<void> {
   let fake: ChildProcess | undefined;
@@ -287,6 +347,7 @@ async function run(): Promise<number> {
     try {
       if (s === 'main') await main();
       else if (s === 'hostkey') await hostkey();
+      else if (s === 'password') await password();
       else await broken(s);
       console.log(`ok ${s} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (err) {
