@@ -15,6 +15,8 @@ npm run --silent test:unit
 npm run --silent test:integration
 # The extension inside a real VS Code (code-server + headless Chromium; installed on first use).
 npm run --silent test:vscode
+# The packaged .vsix in code-server, driven through its UI; screenshots in test-artifacts/ui/.
+npm run --silent test:ui
 npm run --silent test:webview
 # Faults stop and restart the cluster's daemons: alone, after everything else.
 npm run --silent test:faults
