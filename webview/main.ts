@@ -127,6 +127,10 @@ onThemeChange(() => {
 // What the CSP blocks or throws goes to the extension's log (and its tests).
 document.addEventListener('securitypolicyviolation', (e) => send({ type: 'problem', message: `CSP ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`.slice(0, 2000) }));
 window.addEventListener('error', (e) => send({ type: 'problem', message: `${e.message} (${e.filename}:${e.lineno})`.slice(0, 2000) }));
+// Running jobs' elapsed times move on between notifications.
+setInterval(() => {
+  if (ui.view === 'jobs' || ui.view === 'cluster') schedule();
+}, 15_000);
 views[ui.view].activate(ctx);
 ready();
 schedule();
