@@ -3,7 +3,7 @@
 // queue (the jobs the daemon follows that can still change).
 import type { View, ViewContext } from './context';
 import { append, clear, h, table } from './dom';
-import { chart } from './charts';
+import { chart, destroyChartsIn } from './charts';
 import { dateTime, duration } from './format';
 import { elapsedSeconds } from './jobsModel';
 
@@ -36,6 +36,8 @@ export class ClusterView implements View {
     const { store } = ctx;
     // The clusters arrived after activation: ask for their partitions now.
     if (first && store.clusters) for (const c of store.clusters.clusters) if (!store.partitions.has(c.name)) ctx.actions.load('partitions', { cluster: c.name });
+    // Charts of the previous render are released before their canvases go.
+    destroyChartsIn(this.body);
     clear(this.body);
     const o = store.clusters;
     if (!o) {

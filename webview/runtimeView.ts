@@ -4,7 +4,7 @@
 // a batch estimate from an uploaded CSV of job requests, downloadable as CSV.
 import type { View, ViewContext } from './context';
 import { append, clear, h, table } from './dom';
-import { chart } from './charts';
+import { chart, destroyChartsIn } from './charts';
 import { duration, metric } from './format';
 import { estimatesCsv, parseBatchCsv } from './csv';
 import type { RuntimeAccuracyJob } from '../daemon/protocol';
@@ -125,6 +125,8 @@ export class RuntimeView implements View {
     const r = store.runtime && store.runtime.cluster === ui.runtimeCluster ? store.runtime : null;
     if (r === this.lastRendered && this.body.firstChild) return;
     this.lastRendered = r;
+    // Charts of the previous render are released before their canvases go.
+    destroyChartsIn(this.body);
     clear(this.body);
     if (!r) {
       this.body.appendChild(h('p', null, ui.runtimeCluster ? 'Loading…' : 'No cluster yet.'));
