@@ -217,24 +217,40 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
     this.emitter.fire(undefined);
   }
 
-  /** The job's predicted runtime from the daemon's estimate of its submitted script; asked once, in the background. */
+  /**
+   * The job's predicted runtime from the daemon's estimate of its submitted
+   * script: asked once per job, in the background, one request at a time and
+   * for at most MAX_PREDICTED jobs per window, so thousands of queued jobs do
+   * not become a burst of requests.
+   */
   private prediction(j: JobInfo): number | null | undefined {
-    if (this.predicted.has(j.id) || j.terminal) return this.predicted.get(j.id);
+    if (this.predicted.has(j.id) || j.terminal || this.predicted.size >= JobsTree.MAX_PREDICTED) return this.predicted.get(j.id);
     this.predicted.set(j.id, null);
-    void (async () => {
+    this.predictQueue.push(j);
+    if (this.predictQueue.length === 1) void this.pumpPredictions();
+    return null;
+  }
+
+  private static readonly MAX_PREDICTED = 200;
+  private readonly predictQueue: JobInfo[] = [];
+
+  private async pumpPredictions(): Promise<void> {
+    while (this.predictQueue.length) {
+      const j = this.predictQueue[0]!;
       try {
         const d = await this.daemon.request(JobsGet, { ref: j.id });
-        if (!d.script) return;
-        const e = await this.daemon.request(RuntimeEstimateRequest, { cluster: j.cluster, script: d.script, sbatchArgs: d.sbatchArgs ?? [], expectedStart: false }, { timeoutMs: 60_000 });
-        if (e.p50 !== null) {
-          this.predicted.set(j.id, e.p50);
-          this.emitter.fire(undefined);
+        if (d.script) {
+          const e = await this.daemon.request(RuntimeEstimateRequest, { cluster: j.cluster, script: d.script, sbatchArgs: d.sbatchArgs ?? [], expectedStart: false }, { timeoutMs: 60_000 });
+          if (e.p50 !== null) {
+            this.predicted.set(j.id, e.p50);
+            this.emitter.fire(undefined);
+          }
         }
       } catch {
         /* no prediction: the elapsed time alone */
       }
-    })();
-    return null;
+      this.predictQueue.shift();
+    }
   }
 
   getTreeItem(node: JobsNode): vscode.TreeItem {
