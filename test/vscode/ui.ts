@@ -20,7 +20,7 @@
 //
 // Screenshots go to test-artifacts/ui/ (git-ignored). Usage:
 //   node --import tsx test/vscode/ui.ts VSIX [scenario...]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
@@ -108,6 +108,13 @@ function workspace(tmp: string): string {
   return dir;
 }
 
+/** Files of the .vsix (a zip) under extension/. */
+function vsixFiles(file: string): Set<string> {
+  const r = spawnSync('python3', ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot list ${file}: ${r.stderr}`);
+  return new Set(r.stdout.split('\n').filter((f) => f.startsWith('extension/')).map((f) => f.slice('extension/'.length)));
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async function main(): Promise<void> {
@@ -120,6 +127,18 @@ async function main(): Promise<void> {
     throw e;
   });
   try {
+    // What the manifest points at is in the package: the walkthrough's pages, icons, grammar.
+    const files = vsixFiles(vsix);
+    const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { contributes: { walkthroughs: { steps: { media: { markdown: string } }[] }[] } };
+    for (const step of manifest.contributes.walkthroughs[0]!.steps) check(files.has(step.media.markdown), `the .vsix holds ${step.media.markdown}`);
+    for (const f of ['media/walkthrough/hello.sbatch', 'media/sbatch.tmLanguage.json', 'media/slurm-ml.svg', 'dist/extension.js', 'dist/daemon.js']) check(files.has(f), `the .vsix holds ${f}`);
+    await palette(page, 'Slurm ML: Get Started');
+    await page.getByText('Get started with Slurm ML').first().waitFor({ state: 'visible', timeout: 30_000 });
+    await page.getByText('Submit the sample script').first().waitFor({ state: 'visible' });
+    // The step's page (media/walkthrough/addCluster.md) is rendered in a webview.
+    await page.frameLocator('.getting-started-media iframe').frameLocator('iframe').getByText('Slurm ML reaches your cluster the way').first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot(page, 'main', '00-walkthrough');
+
     await openContainer(page);
     const clusterRow = page.locator('.pane[aria-label*="Clusters"], .pane').locator('.monaco-list-row').filter({ hasText: clusterName }).first();
     await clusterRow.waitFor({ state: 'visible', timeout: 60_000 });
