@@ -5,7 +5,8 @@
 //   slurmMl.clusters setting), the sample script shows its estimate in a
 //   CodeLens, a click on Submit puts the job in the Jobs view, Train Model…
 //   is driven through its quick picks and inputs to the Submit step with the
-//   estimate, the training becomes version 1, and Promote… puts it in prod;
+//   estimate, the training becomes version 1, Promote… puts it in prod, and
+//   Run Prediction… with digits@prod runs to COMPLETED;
 // - crash: the daemon's Node exits at once: bounded restarts, then exactly
 //   one message, and commands explain why they cannot run;
 // - mismatch: a daemon of another protocol version: one message offering
@@ -87,6 +88,18 @@ async function choose(page: Page, title: RegExp, label: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** Steps through a workflow's template variables (from the template's header), accepting defaults except `values`. */
+async function variables(page: Page, template: string, title: string, values: Record<string, string> = {}): Promise<void> {
+  const text = fs.readFileSync(path.join(repoRoot, 'templates', `${template}.sbatch.hbs`), 'utf8');
+  const header = JSON.parse(/\{\{!-- slurm-ml ([\s\S]*?) --\}\}/.exec(text)![1]!) as { variables: { name: string }[] };
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  for (const v of header.variables) {
+    const box = await step(page, new RegExp(`^${esc(title)}: ${v.name} \\(\\d+/${header.variables.length}\\)$`));
+    if (values[v.name] !== undefined) await box.fill(values[v.name]!);
+    await page.keyboard.press('Enter');
+  }
+}
+
 async function openContainer(page: Page): Promise<void> {
   const icon = page.locator('.activitybar .action-item a[aria-label^="Slurm ML"]').first();
   await icon.waitFor({ state: 'visible', timeout: 60_000 });
@@ -164,12 +177,7 @@ async function main(): Promise<void> {
     await page.keyboard.press('Enter');
     await choose(page, /Train Model: entrypoint/, 'ml/train.py');
     await choose(page, /Train Model: config/, 'ml/config.json');
-    const header = JSON.parse(/\{\{!-- slurm-ml ([\s\S]*?) --\}\}/.exec(fs.readFileSync(path.join(repoRoot, 'templates', 'train.sbatch.hbs'), 'utf8'))![1]!) as { variables: { name: string }[] };
-    for (const v of header.variables) {
-      const box = await step(page, new RegExp(`^Train Model: ${v.name} \\(\\d+/${header.variables.length}\\)$`));
-      if (v.name === 'time') await box.fill('5');
-      await page.keyboard.press('Enter');
-    }
+    await variables(page, 'train', 'Train Model', { time: '5' });
     await step(page, /Train digits: submit to slurmml\?/);
     const submit = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'Submit' }).first();
     await submit.filter({ hasText: /≈|no estimate/ }).waitFor({ state: 'visible', timeout: 60_000 });
@@ -193,6 +201,25 @@ async function main(): Promise<void> {
     await modelRow.click();
     await page.locator('.monaco-list-row').filter({ hasText: /v1.*prod|prod.*v1/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
     await shot(page, 'main', '05-promoted');
+
+    // Run Prediction… with the prod version, on an input the cluster can read.
+    await palette(page, 'Slurm ML: Run Prediction…');
+    await choose(page, /Run Prediction: model/, 'digits');
+    await choose(page, /Run Prediction: version/, 'digits@prod');
+    const input = await step(page, /Run Prediction with digits@prod: input/);
+    await input.fill(path.join(repoRoot, 'test', 'demo', 'ml', 'inputs', 'sample.csv'));
+    await page.keyboard.press('Enter');
+    await choose(page, /entrypoint/, 'ml/predict.py');
+    await choose(page, /config/, '(no config)');
+    await variables(page, 'predict', 'Run Prediction with digits@prod', { time: '5' });
+    await step(page, /Predict with digits@prod: submit to slurmml\?/);
+    await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'Submit' }).filter({ hasText: /≈|no estimate/ }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await page.keyboard.press('Enter');
+    await waitToast(page, /submitted prediction with digits@prod/);
+    await waitToast(page, /Job predict-digits-v1 \(#\d+\) on slurmml completed\./, 180_000);
+    // The Jobs view moved it out of Active (only notifications move it).
+    await page.locator('.monaco-list-row').filter({ hasText: /^Active\s*0$/ }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await shot(page, 'main', '06-predicted');
     const status = await page.locator('.statusbar-item').filter({ hasText: 'Slurm ML' }).first().innerText();
     check(/Slurm ML/.test(status), 'the status bar item is shown');
     ok = true;
