@@ -5,7 +5,7 @@
 // the figure is its growth from the end of the first minute (warm-up: JIT,
 // caches, SQLite pages) to the end. Goal < 10 %.
 import WebSocket from 'ws';
-import { ClustersAdd, ClustersBudget, Health, Initialize, JobsCancel, JobsGet, JobsList, JobsSubmit, LogsDidAppend, LogsTail, PROTOCOL_VERSION } from '../../daemon/protocol';
+import { ClustersAdd, ClustersBudget, DaemonStatus, Health, Initialize, JobsCancel, JobsGet, JobsList, JobsSubmit, LogsDidAppend, LogsTail, PROTOCOL_VERSION } from '../../daemon/protocol';
 import { RpcConnection } from '../../daemon/rpc/connection';
 import { webSocketTransport } from '../../daemon/rpc/transport';
 import { loadClusterEnv } from '../integration/clusterEnv';
@@ -28,7 +28,9 @@ async function client(d: RunningDaemon, name: string): Promise<RpcConnection> {
 
 export interface SoakFigures {
   minutes: number;
-  samples: { atS: number; rssMB: number }[];
+  samples: { atS: number; rssMB: number; heapUsedMB: number | null }[];
+  /** Live JS heap (after the last GC) at the warm-up point and at the end, from the daemon's own metrics. */
+  heapUsedMB: { baseline: number | null; end: number | null };
   baselineMB: number;
   endMB: number;
   maxMB: number;
@@ -40,7 +42,8 @@ export interface SoakFigures {
 
 export async function soakFigures(minutes: number, progress: (m: string) => void): Promise<SoakFigures> {
   const env = loadClusterEnv();
-  const d = await startDaemon({ stateDir: freshStateDir(), env: { SLURM_ML_POLL_INTERVAL_MS: '5000' } });
+  // The metrics endpoint too: its nodejs_heap_size_used_bytes tells a leak (live objects) from the heap reserving room.
+  const d = await startDaemon({ stateDir: freshStateDir(), env: { SLURM_ML_POLL_INTERVAL_MS: '5000', SLURM_ML_METRICS_PORT: '0' } });
   const clients: RpcConnection[] = [];
   let jobId: string | undefined;
   try {
@@ -82,15 +85,26 @@ export async function soakFigures(minutes: number, progress: (m: string) => void
       }
     })();
 
+    const metricsUrl = (await c.request(DaemonStatus, {})).metrics;
+    const heapUsed = async (): Promise<number | null> => {
+      if (!metricsUrl) return null;
+      try {
+        const text = await (await fetch(metricsUrl)).text();
+        const m = /^slurm_ml_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+        return m ? Number(m[1]) / 1024 / 1024 : null;
+      } catch {
+        return null;
+      }
+    };
     const samples: SoakFigures['samples'] = [];
     const t0 = Date.now();
     const end = t0 + minutes * 60_000;
     while (Date.now() < end) {
-      samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMB: rssMB(d.pid) });
+      samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMB: rssMB(d.pid), heapUsedMB: await heapUsed() });
       if (samples.length % 6 === 0) progress(`soak: ${Math.round((Date.now() - t0) / 60_000)} of ${minutes} min, RSS ${samples.at(-1)!.rssMB.toFixed(1)} MiB, ${requests} requests, log ${logBytes.join('/')} chars`);
       await new Promise((r) => setTimeout(r, Math.min(10_000, Math.max(0, end - Date.now()))));
     }
-    samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMB: rssMB(d.pid) });
+    samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMB: rssMB(d.pid), heapUsedMB: await heapUsed() });
     stop = true;
     await asking;
     const warm = samples.find((s) => s.atS >= Math.min(60, (minutes * 60) / 4)) ?? samples[0]!;
@@ -102,6 +116,7 @@ export async function soakFigures(minutes: number, progress: (m: string) => void
       endMB,
       maxMB: Math.max(...samples.map((s) => s.rssMB)),
       growthPct: ((endMB - warm.rssMB) / warm.rssMB) * 100,
+      heapUsedMB: { baseline: warm.heapUsedMB, end: samples.at(-1)!.heapUsedMB },
       requests,
       requestErrors,
       logBytes,
@@ -128,7 +143,7 @@ export const soakPart: BenchPart = {
           source: 'real',
           goal: `< ${SOAK_GROWTH_GOAL_PCT} %`,
           met: f.growthPct < SOAK_GROWTH_GOAL_PCT,
-          note: `${f.baselineMB.toFixed(1)} MiB after warm-up -> ${f.endMB.toFixed(1)} MiB (max ${f.maxMB.toFixed(1)}); polling every 5 s, a job's log streamed to 2 clients (${f.logBytes.join(' / ')} chars), ${f.requests} requests (${f.requestErrors} failed)`,
+          note: `${f.baselineMB.toFixed(1)} MiB after warm-up -> ${f.endMB.toFixed(1)} MiB (max ${f.maxMB.toFixed(1)}); live JS heap ${f.heapUsedMB.baseline?.toFixed(1) ?? '?'} -> ${f.heapUsedMB.end?.toFixed(1) ?? '?'} MiB; polling every 5 s, a job's log streamed to 2 clients (${f.logBytes.join(' / ')} chars), ${f.requests} requests (${f.requestErrors} failed)`,
         }),
       ],
       json: { ...f },
