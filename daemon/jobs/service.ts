@@ -200,12 +200,17 @@ export class JobService {
         this.changed(this.d.jobs.update(id, { state: 'SUBMIT_FAILED', reason: message.slice(0, 500) }));
         throw new RpcError(code, message);
       };
+      // Named in the error: which upload failed (a workflow's config can be the big one).
+      let uploading = scriptPath;
       try {
         await session.mkdirp(runDir);
         await session.writeFile(scriptPath, script, 0o700);
-        for (const f of wf?.files ?? []) await session.writeFile(`${runDir}/${remoteFileName(f.name)}`, f.data, 0o600);
+        for (const f of wf?.files ?? []) {
+          uploading = `${runDir}/${remoteFileName(f.name)}`;
+          await session.writeFile(uploading, f.data, 0o600);
+        }
       } catch (err) {
-        fail((err as RpcError).code ?? ErrorCode.InternalError, `uploading the script to ${cluster.name}:${scriptPath} failed: ${(err as Error).message}`);
+        fail((err as RpcError).code ?? ErrorCode.InternalError, `uploading ${uploading === scriptPath ? 'the script' : 'a file'} to ${cluster.name}:${uploading} failed: ${(err as Error).message}`);
       }
       let r;
       try {

@@ -426,6 +426,7 @@ describe('fault survival', { concurrency: 1 }, () => {
           return j.state === 'SUBMIT_FAILED' ? j : undefined;
         }, 60_000, 1000);
         t.diagnostic(`first attempt: ${settled.state} (${settled.reason})`);
+        assert.match(settled.reason ?? '', /uploading a file to local:.*config\.json failed: .*lost/, 'the reason names the upload that was cut');
       } else {
         // The daemon retried the upload itself: then the whole file is there and the job ran once.
         assert.equal(fs.statSync(path.join(partial.dir, 'config.json')).size, full, 'the submitted job has its whole config');
