@@ -133,7 +133,7 @@ test('`slurm-ml runtime evaluate` on a sample: JSON, usage errors, --check', asy
   // The models' median, listed for reference beside the point the goals judge.
   assert.equal(report.predictors.at(-1).name, 'model p50 (reference)');
   assert.equal(report.predictors.at(-1).metrics.n, 1897);
-  assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.84, retrainEvery: 500, window: 40000, trees: 10 });
+  assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.84, retrainEvery: 500, window: 40000, trees: 10, maxLeaves: 15, minSamplesLeaf: 50 });
   const second = JSON.parse(out[1] as string);
   assert.equal(checked, second.goals.every((g: { ok: boolean }) => g.ok) ? 0 : 1);
   await assert.rejects(runtimeCommand(['evaluate']), /missing --trace/);
