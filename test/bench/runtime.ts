@@ -22,7 +22,7 @@ import { GBDT_DEFAULTS, ensemblesOf, trainInWorker, trainQuantileGbdt, type Data
 import { JobHistory } from '../../daemon/runtime/history';
 import { exportOnnx } from '../../daemon/runtime/onnxExport';
 import { replayFeatures } from '../../daemon/runtime/replay';
-import { CHUNK_ROWS, RuntimePredictor } from '../../daemon/runtime/serve';
+import { CHUNK_ROWS, IN_THREAD_ROWS, RuntimePredictor } from '../../daemon/runtime/serve';
 import { runtimeModelName, RuntimeService, RUNTIME_TRAIN_OPTIONS } from '../../daemon/runtime/service';
 import { RuntimeStore } from '../../daemon/runtime/store';
 import { readTrace, type JobRecord } from '../../daemon/runtime/traces';
@@ -296,7 +296,10 @@ export async function inDaemonFigures(newApp: (dir: string, name: string) => { a
     try {
       const served = await predictor.load(onnxFile);
       await predictor.predict(served, x, 1);
-      await part('RuntimePredictor.predict, 1 row (onnxruntime in its worker thread, round trip)', () => predictor.predict(served, x, 1));
+      await part(`RuntimePredictor.predict, 1 row (onnxruntime in this thread, as up to ${IN_THREAD_ROWS} rows)`, () => predictor.predict(served, x, 1));
+      const many = new Float64Array((IN_THREAD_ROWS + 1) * FEATURE_COUNT);
+      for (let i = 0; i <= IN_THREAD_ROWS; i++) many.set(x, i * FEATURE_COUNT);
+      await part(`RuntimePredictor.predict, ${IN_THREAD_ROWS + 1} rows (onnxruntime in its worker thread, round trip)`, () => predictor.predict(served, many, IN_THREAD_ROWS + 1));
     } finally {
       await predictor.close();
     }

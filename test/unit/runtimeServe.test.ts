@@ -1,8 +1,9 @@
 // Serving runtime models with onnxruntime-node in a worker thread
 // (daemon/runtime/serve.ts): on real trace rows (KTH-SP2, Parallel Workloads
 // Archive) the served ONNX file gives the quantiles the TypeScript trees give,
-// and a large batch goes in chunks, so a single estimate asked meanwhile does
-// not wait for the whole batch.
+// whether a request runs in the worker or (a few rows) in this thread, and a
+// large batch goes in chunks, so a request asked meanwhile does not wait for
+// the whole batch.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -13,7 +14,7 @@ import { FEATURE_COUNT, FEATURE_NAMES } from '../../daemon/runtime/features';
 import { trainQuantileGbdt, type Dataset } from '../../daemon/runtime/gbdt';
 import { exportOnnx } from '../../daemon/runtime/onnxExport';
 import { replayFeatures } from '../../daemon/runtime/replay';
-import { CHUNK_ROWS, RuntimePredictor } from '../../daemon/runtime/serve';
+import { CHUNK_ROWS, IN_THREAD_ROWS, RuntimePredictor } from '../../daemon/runtime/serve';
 import { readTrace } from '../../daemon/runtime/traces';
 import { createLogger } from '../../daemon/log';
 
@@ -58,9 +59,15 @@ test('on real trace rows the served ONNX model gives the quantiles the TypeScrip
   // Log runtime; float32 output: 1e-4 is a runtime within 0.01 %.
   assert.ok(worst < 1e-4, `max |ONNX − TS| on ${fresh.n} rows: ${worst}`);
   for (let i = 0; i < fresh.n; i++) assert.ok(onnx[i * 3]! <= onnx[i * 3 + 1]! && onnx[i * 3 + 1]! <= onnx[i * 3 + 2]!, `row ${i} ascending`);
+  // A few rows (an estimate while editing) run on a session in this thread: the same numbers.
+  for (const rows of [1, IN_THREAD_ROWS]) {
+    const small = await predictor.predict(served, fresh.X.subarray(0, rows * FEATURE_COUNT), rows);
+    assert.equal(small.length, rows * 3);
+    for (let i = 0; i < rows * 3; i++) assert.ok(Math.abs(small[i]! - ts[i]!) < 1e-4, `${rows} rows, value ${i}: ${small[i]} vs ${ts[i]}`);
+  }
 });
 
-test('a batch larger than a chunk is answered in full, and a single estimate asked meanwhile comes back before it', { skip: fs.existsSync(KTH) ? false : `no ${KTH}` }, async () => {
+test('a batch larger than a chunk is answered in full, and a smaller batch asked meanwhile comes back before it', { skip: fs.existsSync(KTH) ? false : `no ${KTH}` }, async () => {
   const { train } = await realRows();
   const model = trainQuantileGbdt(train, { quantiles: [0.1, 0.5, 0.9], trees: 40, seed: 4 });
   const file = path.join(dir, 'batch.onnx');
@@ -71,9 +78,11 @@ test('a batch larger than a chunk is answered in full, and a single estimate ask
   for (let i = 0; i < n; i++) X.set(train.X.subarray((i % train.n) * FEATURE_COUNT, (i % train.n + 1) * FEATURE_COUNT), i * FEATURE_COUNT);
   const order: string[] = [];
   const batch = predictor.predict(served, X, n).then((r) => (order.push('batch'), r));
-  const one = predictor.predict(served, train.X.subarray(0, FEATURE_COUNT), 1).then((r) => (order.push('single'), r));
+  // Too many rows for this thread: it goes to the worker too, between two chunks of the batch.
+  const m = IN_THREAD_ROWS + 1;
+  const one = predictor.predict(served, train.X.subarray(0, m * FEATURE_COUNT), m).then((r) => (order.push('small'), r));
   const [all, single] = await Promise.all([batch, one]);
-  assert.deepEqual(order, ['single', 'batch']);
+  assert.deepEqual(order, ['small', 'batch']);
   assert.equal(all.length, n * 3);
   // The last row (in the last, partial chunk) is the same job as row (n-1) % train.n.
   const ref = predictCalibrated(model, train.X, train.n);
