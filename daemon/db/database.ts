@@ -1,7 +1,7 @@
 // Opens the registry: WAL, foreign keys, and pending migrations applied each
 // in its own transaction.
 import * as fs from 'node:fs';
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import { migrations as allMigrations, type Migration } from './migrations';
 
 export type Db = Database.Database;
@@ -58,8 +58,12 @@ export function migrate(db: Db, migrations: readonly Migration[]): number[] {
   return ran;
 }
 
+const schemaVersionStmts = new WeakMap<Db, Statement>();
 export function schemaVersion(db: Db): number {
-  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  // Asked on every health call: prepared once per database, not per call.
+  let st = schemaVersionStmts.get(db);
+  if (!st) schemaVersionStmts.set(db, (st = db.prepare('SELECT MAX(version) AS v FROM schema_migrations')));
+  const row = st.get() as { v: number | null };
   return row.v ?? 0;
 }
 

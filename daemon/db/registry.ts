@@ -15,6 +15,7 @@ import {
 } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { isTerminalState, terminalStates } from '../jobs/states';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './database';
 
 export interface ClusterRecord {
@@ -395,6 +396,22 @@ export class JobStore {
     return this.db.transaction(f)();
   }
 
+  /**
+   * Statements built from a few shapes (list's filters, update's columns),
+   * prepared once each rather than on every call (each poll's updates, each
+   * jobs/list), which also left native statements for the garbage collector.
+   */
+  private readonly statements = new Map<string, Statement>();
+  private cached(sql: string): Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      if (this.statements.size >= 256) this.statements.clear();
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   private info(r: JobRow): JobInfo {
     return jobFromRow(r, r.array_total !== null ? this.arraySummary(r.id, r.array_total) : null);
   }
@@ -508,7 +525,7 @@ export class JobStore {
       sets.push('updated_at = @updated_at');
       values.updated_at = new Date().toISOString();
     }
-    this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(values);
+    this.cached(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(values);
     return visible ? this.get(id) : undefined;
   }
 
@@ -571,7 +588,7 @@ export class JobStore {
     if (filter.active === true) where.push(`j.state NOT IN (${terminalList})`);
     if (filter.active === false) where.push(`j.state IN (${terminalList})`);
     const sql = `${SELECT_JOB} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...values, filter.limit) as JobRow[]).map((r) => this.info(r));
+    return (this.cached(sql).all(...values, filter.limit) as JobRow[]).map((r) => this.info(r));
   }
 
   /** Jobs the poller still has to follow, oldest first. */
