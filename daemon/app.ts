@@ -155,6 +155,12 @@ export function createApp(o: AppOptions): App {
     modelsDir: path.join(o.location.stateDir, 'runtime-models'),
     worker: o.runtimeTrainingInWorker ?? true,
     retrainAfterJobs: o.runtimeRetrainAfterJobs,
+    recentJobs: (cluster) =>
+      jobs.list({ cluster, limit: 200 }).flatMap((j) => {
+        const at = (iso: string | null): number | undefined => (iso === null ? undefined : Math.floor(Date.parse(iso) / 1000));
+        const submit = at(j.submitTime);
+        return submit === undefined ? [] : [{ submit, start: at(j.startTime), end: j.terminal ? (at(j.endTime) ?? submit) : undefined, requestedTime: j.requested.timeLimitSeconds }];
+      }),
     log: o.log,
     onModelChanged: modelChanged,
     observer: {

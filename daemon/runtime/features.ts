@@ -3,7 +3,7 @@
 // submit). A job's features come from its request, its submit time and the
 // history known at its submit time (JobHistory, fed only with jobs that ended
 // before). Missing values are NaN (the trainer learns where they go).
-import type { JobHistory } from './history';
+import type { Activity, JobHistory } from './history';
 import { appToken } from './history';
 import type { JobRecord } from './traces';
 
@@ -13,6 +13,11 @@ export type JobRequest = Omit<JobRecord, 'runtime' | 'start' | 'end' | 'state' |
 export interface FeatureOptions {
   /** Seconds east of UTC, for hour of day and day of week (the cluster's zone). */
   utcOffsetSeconds?: number;
+  /**
+   * The user's submits and jobs in flight as of the job's submit, when `history`
+   * holds only ended jobs (serving: see servingActivity in history.ts).
+   */
+  activity?: Activity;
 }
 
 export const FEATURE_NAMES = [
@@ -99,7 +104,7 @@ export function writeFeatures(job: JobRequest, history: JobHistory, out: Float64
   const uac = history.userAppCpus(job);
   const u5 = u.recentStats();
   const ua5 = ua.recentStats();
-  const act = history.activityOf(job.user, job.submit);
+  const act = options.activity ?? history.activityOf(job.user, job.submit);
   const sinceEnd = u.count > 0 ? job.submit - u.lastEnd : NaN;
   const v: number[] = [
     logReq,

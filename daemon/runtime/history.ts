@@ -100,6 +100,32 @@ interface UserActivity {
   prevReq: number;
 }
 
+/** What the features read of a user's activity at a moment (activityOf). */
+export interface Activity {
+  sinceSubmit: number;
+  inFlight: number;
+  prevState: number;
+  prevElapsed: number;
+  prevReq: number;
+}
+
+/** A job as the activity features see it: start and end unknown (undefined) while pending or running. */
+export type ActivityJob = Pick<JobRecord, 'user' | 'submit' | 'requestedTime'> & { start?: number; end?: number };
+
+/**
+ * The user's activity at `at` from their jobs submitted by then (ended or still in
+ * flight), computed the way a replay computes it: every job fed to submitted() in
+ * submit order, those ended by `at` to ended(). Serving uses this, since the
+ * served history holds only ended jobs while training replays submits as well.
+ */
+export function servingActivity(user: string, jobs: readonly ActivityJob[], at: number): Activity {
+  const h = new JobHistory();
+  const mine = jobs.filter((j) => j.user === user && j.submit <= at).sort((a, b) => a.submit - b.submit);
+  for (const j of mine) h.submitted(j);
+  for (const j of mine) if (j.end !== undefined && j.end <= at) h.endedActivity(j.user);
+  return h.activityOf(user, at);
+}
+
 export class JobHistory {
   private readonly byUser = new Map<string, KeyStats>();
   private readonly byUserApp = new Map<string, KeyStats>();
@@ -129,10 +155,15 @@ export class JobHistory {
     stats(this.byUserApp, userAppKey(job)).add(job);
     stats(this.byUserReq, userReqKey(job)).add(job);
     stats(this.byUserAppCpus, userAppCpusKey(job)).add(job);
-    const a = this.activity.get(job.user);
-    if (a !== undefined && a.inFlight > 0) a.inFlight--;
+    this.endedActivity(job.user);
     this.clock = Math.max(this.clock, job.end);
     this.endedCount++;
+  }
+
+  /** Only the activity part of ended(): one fewer job in flight. */
+  endedActivity(user: string): void {
+    const a = this.activity.get(user);
+    if (a !== undefined && a.inFlight > 0) a.inFlight--;
   }
 
   /** Latest end time fed so far. */
@@ -161,7 +192,7 @@ export class JobHistory {
    * their jobs submitted but not ended, and the previous submitted job as
    * squeue shows it then: 0 ended, 1 running (with its elapsed time so far), 2 pending.
    */
-  activityOf(user: string, at: number): { sinceSubmit: number; inFlight: number; prevState: number; prevElapsed: number; prevReq: number } {
+  activityOf(user: string, at: number): Activity {
     const a = this.activity.get(user);
     if (a === undefined) return { sinceSubmit: NaN, inFlight: 0, prevState: NaN, prevElapsed: NaN, prevReq: NaN };
     const state = a.prevEnd < at ? 0 : a.prevStart <= at ? 1 : 2;

@@ -17,7 +17,7 @@ import type { GateResult, GateRule, Metrics } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import type { ModelStore } from '../db/models';
 import { runGate } from '../models/gates';
-import { JobHistory } from './history';
+import { JobHistory, servingActivity, type Activity, type ActivityJob } from './history';
 import type { RuntimeStore } from './store';
 import type { JobRecord } from './traces';
 import { FEATURE_COUNT, FEATURE_NAMES, writeFeatures, type JobRequest } from './features';
@@ -47,6 +47,12 @@ export interface RuntimeDeps {
   onModelChanged?: (name: string) => void;
   /** Retrain on schedule when this many finished jobs were added since the latest version; 0: only on demand. */
   retrainAfterJobs?: number;
+  /**
+   * The cluster's jobs this daemon follows or followed lately (submit, start, end in
+   * epoch seconds; undefined while unknown): the user's jobs in flight for the
+   * activity features, which training reads from the replayed submits.
+   */
+  recentJobs?: (cluster: string) => { submit: number; start?: number; end?: number; requestedTime: number | null }[];
   /** Serves the models (onnxruntime in a worker thread); one of its own when not given. */
   predictor?: RuntimePredictor;
   /** Told of every estimate (its source, seconds; null for one of a batch) and every training (the metrics). */
@@ -126,6 +132,8 @@ interface ClusterHistory {
   /** The cluster's ingest generation it was built from: rebuilt after the next ingest. */
   generation: number;
   history: JobHistory;
+  /** Each user's latest-submitted ingested job (what the activity features start from). */
+  lastSubmitted: Map<string, JobRecord>;
 }
 
 /** `sbatch --test-only` says "Job 123 to start at 2026-11-22T10:40:00 using ..." on stderr. */
@@ -223,14 +231,41 @@ export class RuntimeService {
   }
 
   private history(cluster: ClusterRecord): JobHistory {
+    return this.clusterHistory(cluster).history;
+  }
+
+  private clusterHistory(cluster: ClusterRecord): ClusterHistory {
     const generation = this.generations.get(cluster.id) ?? 0;
     const cached = this.histories.get(cluster.id);
-    if (cached && cached.generation === generation) return cached.history;
+    if (cached && cached.generation === generation) return cached;
     const history = new JobHistory();
+    const lastSubmitted = new Map<string, JobRecord>();
     // Fed in end order: what was known by now.
-    for (const j of this.d.store.jobs(cluster.id).sort((a, b) => a.end - b.end)) history.ended(j);
-    this.histories.set(cluster.id, { generation, history });
-    return history;
+    for (const j of this.d.store.jobs(cluster.id).sort((a, b) => a.end - b.end)) {
+      history.ended(j);
+      const last = lastSubmitted.get(j.user);
+      if (last === undefined || j.submit >= last.submit) lastSubmitted.set(j.user, j);
+    }
+    const built = { generation, history, lastSubmitted };
+    this.histories.set(cluster.id, built);
+    return built;
+  }
+
+  /**
+   * The user's activity now (last submit, jobs in flight, the previous job's state)
+   * from their latest ingested job and the jobs this daemon follows: the features a
+   * replay computes from submits, which the ingested (ended-only) history lacks.
+   */
+  private activityNow(cluster: ClusterRecord, user: string, now: number): Activity {
+    const jobs: ActivityJob[] = [];
+    const last = this.clusterHistory(cluster).lastSubmitted.get(user);
+    if (last !== undefined) jobs.push(last);
+    for (const j of this.d.recentJobs?.(cluster.name) ?? []) {
+      // The same job ingested and followed: its ingested record is the one kept.
+      if (last !== undefined && j.submit === last.submit) continue;
+      jobs.push({ ...j, user });
+    }
+    return servingActivity(user, jobs, now);
   }
 
   private async remoteUser(cluster: ClusterRecord, s: RemoteSession): Promise<string> {
@@ -293,7 +328,8 @@ export class RuntimeService {
     if (model && parsed.length > 0) {
       const submit = Math.floor(Date.now() / 1000);
       const X = new Float64Array(parsed.length * FEATURE_COUNT);
-      parsed.forEach((x, i) => writeFeatures(jobRequestOf(x.request, user, submit), history, X, i * FEATURE_COUNT));
+      const activity = this.activityNow(cluster, user, submit);
+      parsed.forEach((x, i) => writeFeatures(jobRequestOf(x.request, user, submit), history, X, i * FEATURE_COUNT, { activity }));
       try {
         model.served ??= this.predictor.load(model.onnxFile);
         const served = await model.served;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { FEATURE_COUNT, FEATURE_NAMES, featuresOf, hashCategory } from '../../daemon/runtime/features';
-import { JobHistory, appToken } from '../../daemon/runtime/history';
+import { JobHistory, appToken, servingActivity } from '../../daemon/runtime/history';
 import { replayFeatures } from '../../daemon/runtime/replay';
 import { readTrace } from '../../daemon/runtime/traces';
 import type { JobRecord } from '../../daemon/runtime/traces';
@@ -106,6 +106,29 @@ test('serving uses the same features as the replay', () => {
   assert.equal(col(live, 'hour'), 1, 'epoch 1000 s is 01:16 at UTC+1');
   assert.equal(col(live, 'dow'), 3, '1970-01-01 was a Thursday');
   assert.equal(live.length, FEATURE_NAMES.length);
+});
+
+test('served as the daemon serves (ended jobs ingested, the rest followed live), a real trace gets the rows it was trained on', async () => {
+  const t = await readTrace(path.join(__dirname, '..', 'fixtures', 'traces', 'KTH-SP2-first2000.swf.gz'), { limit: 1500 });
+  const f = replayFeatures(t.jobs);
+  let busy = 0;
+  for (let i = 300; i < f.jobs.length; i += 7) {
+    const target = f.jobs[i] as JobRecord;
+    const now = target.submit;
+    const before = f.jobs.slice(0, i);
+    // The ingested accounting: jobs ended by now, fed in end order.
+    const ingested = before.filter((j) => j.end <= now).sort((a, b) => a.end - b.end);
+    const h = new JobHistory();
+    for (const j of ingested) h.ended(j);
+    const lastIngested = ingested.filter((j) => j.user === target.user).reduce<JobRecord | undefined>((a, j) => (a === undefined || j.submit >= a.submit ? j : a), undefined);
+    // What squeue shows the daemon now: the rest, with a start only once started, no end.
+    const live = before.filter((j) => j.end > now).map((j) => ({ user: j.user, submit: j.submit, requestedTime: j.requestedTime, start: j.start <= now ? j.start : undefined }));
+    const activity = servingActivity(target.user, [...(lastIngested ? [lastIngested] : []), ...live], now);
+    if (activity.inFlight > 0) busy++;
+    const served = featuresOf(target, h, { activity });
+    assert.deepEqual(Array.from(served), Array.from(f.X.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT)), `job ${target.id}`);
+  }
+  assert.ok(busy > 10, `the sample covers users with jobs in flight (${busy})`);
 });
 
 test('categoricals and application tokens', () => {
