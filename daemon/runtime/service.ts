@@ -59,6 +59,9 @@ export interface RuntimeDeps {
   observer?: { estimate(source: string, seconds: number | null, count?: number): void; training(seconds: number): void };
 }
 
+/** How long the followed jobs read for the activity features are reused. */
+const RECENT_JOBS_TTL_MS = 2000;
+
 /** Finished jobs since the latest version that start a scheduled retrain (SLURM_ML_RUNTIME_RETRAIN_AFTER). */
 export const DEFAULT_RETRAIN_AFTER_JOBS = 500;
 /** After jobs ended, the scheduled check reads accounting at most this often. */
@@ -187,6 +190,7 @@ function problemsOf(parsed: ReturnType<typeof parseSbatchScript>): ScriptProblem
 
 export class RuntimeService {
   private readonly histories = new Map<string, ClusterHistory>();
+  private readonly recentJobsCache = new Map<string, { at: number; jobs: NonNullable<ReturnType<NonNullable<RuntimeDeps['recentJobs']>>> }>();
   private readonly loaded = new Map<string, LoadedModel>();
   /** Per cluster, the prod version that could not be loaded. */
   private readonly unreadable = new Map<string, number>();
@@ -251,6 +255,16 @@ export class RuntimeService {
     return built;
   }
 
+  /** The followed jobs, read at most every RECENT_JOBS_TTL_MS (a registry query costs more than an estimate). */
+  private recentJobs(cluster: string): NonNullable<ReturnType<NonNullable<RuntimeDeps['recentJobs']>>> {
+    const cached = this.recentJobsCache.get(cluster);
+    const now = Date.now();
+    if (cached && now - cached.at < RECENT_JOBS_TTL_MS) return cached.jobs;
+    const jobs = this.d.recentJobs?.(cluster) ?? [];
+    this.recentJobsCache.set(cluster, { at: now, jobs });
+    return jobs;
+  }
+
   /**
    * The user's activity now (last submit, jobs in flight, the previous job's state)
    * from their latest ingested job and the jobs this daemon follows: the features a
@@ -260,7 +274,7 @@ export class RuntimeService {
     const jobs: ActivityJob[] = [];
     const last = this.clusterHistory(cluster).lastSubmitted.get(user);
     if (last !== undefined) jobs.push(last);
-    for (const j of this.d.recentJobs?.(cluster.name) ?? []) {
+    for (const j of this.recentJobs(cluster.name)) {
       // The same job ingested and followed: its ingested record is the one kept.
       if (last !== undefined && j.submit === last.submit) continue;
       jobs.push({ ...j, user });
