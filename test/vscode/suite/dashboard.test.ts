@@ -5,42 +5,18 @@
 // ids of the grid rows in its DOM.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { ClustersAdd, ErrorCode, JobsList, JobsSubmit } from '../../../daemon/protocol';
+import { JobsList, JobsSubmit } from '../../../daemon/protocol';
 import type { Dashboard } from '../../../extension/dashboard';
 import type { SlurmMlApi } from '../../../extension/main';
+import { activateWithTestCluster, clusterName, until } from './support';
 
-const env = process.env;
-const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-}
 
 describe('Slurm ML dashboard in VS Code', () => {
   let api: SlurmMlApi;
 
   before(async () => {
-    assert.ok(env.SLURM_ML_TEST_HOST, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
-    api = (await vscode.extensions.getExtension<SlurmMlApi>('slurm-ml.slurm-ml')!.activate())!;
-    await until('the daemon connection', () => api.daemon.state.kind === 'connected', 60_000);
-    try {
-      await api.daemon.request(ClustersAdd, {
-        name: clusterName,
-        host: env.SLURM_ML_TEST_HOST!,
-        port: Number(env.SLURM_ML_TEST_PORT),
-        user: env.SLURM_ML_TEST_USER!,
-        identityFile: env.SLURM_ML_TEST_IDENTITY!,
-        knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
-      });
-    } catch (err) {
-      if ((err as { code?: number }).code !== ErrorCode.AlreadyExists) throw err;
-    }
+    api = await activateWithTestCluster();
   });
 
   it('Open Dashboard shows the jobs of the real cluster, and a job submitted meanwhile appears without a reload', async () => {

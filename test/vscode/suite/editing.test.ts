@@ -6,23 +6,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ClustersAdd, ClustersList, ClustersRemove, ErrorCode } from '../../../daemon/protocol';
+import { ClustersList, ClustersRemove } from '../../../daemon/protocol';
 import type { SlurmMlApi } from '../../../extension/main';
+import { activateWithTestCluster, clusterName, env, until } from './support';
 
-const env = process.env;
-const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
 const repo = path.resolve(__dirname, '../..');
 const tmpRoot = env.SLURM_ML_VSCODE_TMP ?? '/tmp';
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-}
 
 async function openScript(name: string, text: string): Promise<vscode.TextDocument> {
   const dir = fs.mkdtempSync(path.join(tmpRoot, 'edit-'));
@@ -41,21 +31,7 @@ describe('Slurm ML: editing sbatch scripts', () => {
   const config = () => vscode.workspace.getConfiguration('slurmMl');
 
   before(async () => {
-    const ext = vscode.extensions.getExtension<SlurmMlApi>('slurm-ml.slurm-ml')!;
-    api = (await ext.activate())!;
-    await until('the daemon connection', () => api.daemon.state.kind === 'connected');
-    try {
-      await api.daemon.request(ClustersAdd, {
-        name: clusterName,
-        host: env.SLURM_ML_TEST_HOST!,
-        port: Number(env.SLURM_ML_TEST_PORT),
-        user: env.SLURM_ML_TEST_USER!,
-        identityFile: env.SLURM_ML_TEST_IDENTITY!,
-        knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
-      });
-    } catch (err) {
-      if ((err as { code?: number }).code !== ErrorCode.AlreadyExists) throw err;
-    }
+    api = await activateWithTestCluster();
     await api.clusters.reload();
     await config().update('defaultCluster', clusterName, vscode.ConfigurationTarget.Global);
   });

@@ -8,45 +8,16 @@ import * as vscode from 'vscode';
 import { ClustersAdd, ClustersRemove, ClustersTest, ErrorCode, type JobInfo } from '../../../daemon/protocol';
 import type { SlurmMlApi } from '../../../extension/main';
 import type { JobsNode } from '../../../extension/trees';
+import { activateWithTestCluster, clusterName, env, until } from './support';
 
-const env = process.env;
-const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
 const repo = path.resolve(__dirname, '../..');
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-}
 
 describe('Slurm ML in VS Code', () => {
   let api: SlurmMlApi;
 
   before(async () => {
-    assert.ok(env.SLURM_ML_TEST_HOST, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
-    const ext = vscode.extensions.getExtension<SlurmMlApi>('slurm-ml.slurm-ml');
-    assert.ok(ext, 'the extension is loaded');
-    api = (await ext.activate())!;
-    assert.ok(api, 'activate returned its api (no activation error)');
-    await until('the daemon connection', () => api.daemon.state.kind === 'connected', 60_000);
-    try {
-      await api.daemon.request(ClustersAdd, {
-        name: clusterName,
-        host: env.SLURM_ML_TEST_HOST!,
-        port: Number(env.SLURM_ML_TEST_PORT),
-        user: env.SLURM_ML_TEST_USER!,
-        identityFile: env.SLURM_ML_TEST_IDENTITY!,
-        knownHostsFile: env.SLURM_ML_TEST_KNOWN_HOSTS!,
-      });
-    } catch (err) {
-      // Duck-typed: this bundle's RpcError class is not the extension's.
-      if ((err as { code?: number }).code !== ErrorCode.AlreadyExists) throw err;
-    }
+    api = await activateWithTestCluster();
   });
 
   // No daemon/shutdown here: the extension would start a new one. run.ts
