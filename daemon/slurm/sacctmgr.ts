@@ -46,45 +46,39 @@ function columns(line: string, count: number): string[] | null {
   return cols.map((c) => c.trim());
 }
 
-export function parseQos(output: string): ParseResult<QosRow[]> {
-  const rows: QosRow[] = [];
+/** Rows of `count` columns, each mapped by `row`; a line that is not one is reported as an issue naming the `expected` columns. */
+function parseRows<T>(output: string, count: number, expected: string, row: (c: string[]) => T): ParseResult<T[]> {
+  const rows: T[] = [];
   const issues: ParseIssue[] = [];
   let nonBlank = 0;
   for (const [i, line] of outputLines(output).entries()) {
     if (line.trim() === '') continue;
     nonBlank++;
-    const c = columns(line, 4);
+    const c = columns(line, count);
     if (!c || !c[0]) {
-      issues.push(issue(i + 1, line, 'expected Name|MaxWall|Priority|Description'));
+      issues.push(issue(i + 1, line, `expected ${expected}`));
       continue;
     }
-    const wall = parseSlurmDurationDetailed(c[1]!);
-    const priority = /^\d+$/.test(c[2]!) ? Number(c[2]) : null;
-    rows.push({ name: c[0], maxWallSeconds: wall.kind === 'seconds' ? wall.seconds : null, priority, description: c[3]! });
+    rows.push(row(c));
   }
   return rowsResult('sacctmgr', rows, issues, nonBlank);
 }
 
+export function parseQos(output: string): ParseResult<QosRow[]> {
+  return parseRows(output, 4, 'Name|MaxWall|Priority|Description', (c) => {
+    const wall = parseSlurmDurationDetailed(c[1]!);
+    const priority = /^\d+$/.test(c[2]!) ? Number(c[2]) : null;
+    return { name: c[0]!, maxWallSeconds: wall.kind === 'seconds' ? wall.seconds : null, priority, description: c[3]! };
+  });
+}
+
 export function parseAssociations(output: string): ParseResult<AssociationRow[]> {
-  const rows: AssociationRow[] = [];
-  const issues: ParseIssue[] = [];
-  let nonBlank = 0;
-  for (const [i, line] of outputLines(output).entries()) {
-    if (line.trim() === '') continue;
-    nonBlank++;
-    const c = columns(line, 4);
-    if (!c || !c[0]) {
-      issues.push(issue(i + 1, line, 'expected Account|Partition|QOS|DefaultQOS'));
-      continue;
-    }
-    rows.push({
-      account: c[0],
-      partition: c[1] || null,
-      qos: c[2] ? c[2].split(',').map((q) => q.trim()).filter(Boolean) : [],
-      defaultQos: c[3] || null,
-    });
-  }
-  return rowsResult('sacctmgr', rows, issues, nonBlank);
+  return parseRows(output, 4, 'Account|Partition|QOS|DefaultQOS', (c) => ({
+    account: c[0]!,
+    partition: c[1] || null,
+    qos: c[2] ? c[2].split(',').map((q) => q.trim()).filter(Boolean) : [],
+    defaultQos: c[3] || null,
+  }));
 }
 
 /** The default account from `show user NAME format=User,DefaultAccount`; null when the user has none. */
