@@ -108,6 +108,17 @@ function logTail(file: string, lines = 15): string {
   }
 }
 
+/**
+ * The environment a daemon is started with: the caller's, plus at most two glibc
+ * malloc arenas unless the user chose (MALLOC_ARENA_MAX). The daemon's threads
+ * (libuv's pool, the SSH and onnxruntime workers) otherwise each get an arena of
+ * their own, and a long-running daemon's RSS creeps up by fragmentation while its
+ * JavaScript heap stays flat (the 10-minute soak in `npm run bench -- --soak`).
+ */
+export function daemonEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return base.MALLOC_ARENA_MAX === undefined ? { ...base, MALLOC_ARENA_MAX: '2' } : base;
+}
+
 /** Connects to the running daemon or starts one (detached, logging to the state dir) and connects. */
 export async function connectOrStartDaemon(opts: StartOptions): Promise<ConnectedDaemon> {
   const running = await connectToRunningDaemon(opts);
@@ -120,7 +131,7 @@ export async function connectOrStartDaemon(opts: StartOptions): Promise<Connecte
   const child = spawn(opts.nodePath ?? process.execPath, [opts.daemonScript, ...(opts.daemonArgs ?? [])], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: opts.env ?? process.env,
+    env: daemonEnvironment(opts.env ?? process.env),
   });
   fs.closeSync(logFd);
   let exited: number | null | undefined;

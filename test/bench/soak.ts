@@ -5,6 +5,7 @@
 // the figure is its growth from the end of the first minute (warm-up: JIT,
 // caches, SQLite pages) to the end. Goal < 10 %.
 import WebSocket from 'ws';
+import { daemonEnvironment } from '../../daemon/client';
 import { ClustersAdd, ClustersBudget, DaemonStatus, Health, Initialize, JobsCancel, JobsGet, JobsList, JobsSubmit, LogsDidAppend, LogsTail, PROTOCOL_VERSION } from '../../daemon/protocol';
 import { RpcConnection } from '../../daemon/rpc/connection';
 import { webSocketTransport } from '../../daemon/rpc/transport';
@@ -43,7 +44,8 @@ export interface SoakFigures {
 export async function soakFigures(minutes: number, progress: (m: string) => void): Promise<SoakFigures> {
   const env = loadClusterEnv();
   // The metrics endpoint too: its nodejs_heap_size_used_bytes tells a leak (live objects) from the heap reserving room.
-  const d = await startDaemon({ stateDir: freshStateDir(), env: { SLURM_ML_POLL_INTERVAL_MS: '5000', SLURM_ML_METRICS_PORT: '0' } });
+  // Started with the environment the CLI and the editor give a daemon (daemonEnvironment).
+  const d = await startDaemon({ stateDir: freshStateDir(), env: daemonEnvironment({ SLURM_ML_POLL_INTERVAL_MS: '5000', SLURM_ML_METRICS_PORT: '0' }) });
   const clients: RpcConnection[] = [];
   let jobId: string | undefined;
   try {
