@@ -65,7 +65,9 @@ export async function connectToRunningDaemon(opts: ConnectOptions): Promise<Conn
     });
   } catch (err) {
     ws.terminate();
-    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return null; // it is exiting
+    // Refused or reset before the handshake: it is exiting (killed, or another daemon won the lock) or not yet listening.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE') return null;
     throw err;
   }
   ws.on('error', () => {
