@@ -103,6 +103,16 @@ async function assertMatchesSlurm(jobs: JobInfo[]): Promise<void> {
   }
 }
 
+/** Every job ends COMPLETED with exit code 0 (within 2 minutes), as SLURM's own records say, each run once. */
+async function assertAllCompleted(ids: string[]): Promise<void> {
+  const finals = await untilAllTerminal(ids, 120_000);
+  for (const j of finals) {
+    assert.equal(j.state, 'COMPLETED', `job ${j.slurmJobId}: ${j.state} (${j.reason})`);
+    assert.equal(j.exitCode, 0);
+  }
+  await assertMatchesSlurm(finals);
+}
+
 function assertLogins(t: TestContext, logins: LoginCounter, min: number): void {
   const n = logins.count;
   t.diagnostic(`${n} SSH login(s) in ${logins.seconds.toFixed(1)} s (cap ${logins.cap})`);
@@ -165,12 +175,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       const pids = sshdSessionPids(env.port, port);
       for (const p of pids) process.kill(p, 'SIGKILL');
       t.diagnostic(`killed sshd ${pids.join(', ')} serving the daemon's connection from port ${port}`);
-      const finals = await untilAllTerminal(jobs.map((j) => j.id), 120_000);
-      for (const j of finals) {
-        assert.equal(j.state, 'COMPLETED', `job ${j.slurmJobId}: ${j.state} (${j.reason})`);
-        assert.equal(j.exitCode, 0);
-      }
-      await assertMatchesSlurm(finals);
+      await assertAllCompleted(jobs.map((j) => j.id));
       await stopDaemon();
       assertIntegrity(t);
       assertLogins(t, logins, 2);
@@ -481,12 +486,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       // Keepalive notices the silent server and the daemon logs in again (a new login in the sshd log).
       await h.until('a new login after the hang', () => (logins.count > loginsBefore ? true : undefined), 90_000, 500);
       t.diagnostic(`reconnected ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after the hang began`);
-      const finals = await untilAllTerminal(jobs.map((j) => j.id), 120_000);
-      for (const j of finals) {
-        assert.equal(j.state, 'COMPLETED', `job ${j.slurmJobId}: ${j.state} (${j.reason})`);
-        assert.equal(j.exitCode, 0);
-      }
-      await assertMatchesSlurm(finals);
+      await assertAllCompleted(jobs.map((j) => j.id));
       await stopDaemon();
       assertIntegrity(t);
       assertLogins(t, logins, 2);
