@@ -23,9 +23,17 @@ export interface Calibration {
   n?: number;
 }
 
-/** Offsets that make [lowest, highest] quantile cover `target` of new rows (from the same distribution as `cal`). */
-export function calibrate(model: QuantileModel, cal: Dataset, target: number): Calibration {
+/**
+ * Offsets that make [lowest, highest] quantile cover `target` of new rows (from
+ * the same distribution as `cal`). The misses are split evenly between the two
+ * ends unless `upperMisses` says which share of rows may fall above the upper
+ * end (the rest of 1 - target falls below the lower one).
+ */
+export function calibrate(model: QuantileModel, cal: Dataset, target: number, upperMisses?: number): Calibration {
   if (!(target > 0 && target < 1)) throw new Error('calibrate: target coverage must be in (0, 1)');
+  const upperTail = upperMisses ?? (1 - target) / 2;
+  const lowerTail = 1 - target - upperTail;
+  if (!(upperTail > 0 && lowerTail > 0)) throw new Error('calibrate: upperMisses must be in (0, 1 - target)');
   const { n, y } = cal;
   if (n < 1) throw new Error('calibrate: no calibration rows');
   const { lo, hi, q } = outerColumns(model.quantiles);
@@ -41,9 +49,8 @@ export function calibrate(model: QuantileModel, cal: Dataset, target: number): C
     eHi[i] = y[i] - b;
     if (y[i] >= a && y[i] <= b) inside++;
   }
-  const tail = (1 - target) / 2;
-  const lower = -conformalQuantile(eLo, 1 - tail);
-  const upper = conformalQuantile(eHi, 1 - tail);
+  const lower = -conformalQuantile(eLo, 1 - lowerTail);
+  const upper = conformalQuantile(eHi, 1 - upperTail);
   let after = 0;
   for (let i = 0; i < n; i++) {
     if (y[i] >= pred[i * q + lo] + lower && y[i] <= pred[i * q + hi] + upper) after++;

@@ -98,6 +98,22 @@ describe('quantile GBDT on data with known quantiles', () => {
     assert.ok(Math.abs(above / fresh.n - 0.1) < 0.02, `share above the upper bound ${above / fresh.n}`);
   });
 
+  test('the misses can be split unevenly: 82 % coverage with only 8 % above the upper bound', (t) => {
+    const cal = synth(5_000, 5);
+    const c = calibrate(model, cal, 0.82, 0.08);
+    const pred = predictCalibrated(model, fresh.X, fresh.n, c);
+    let above = 0;
+    let below = 0;
+    for (let i = 0; i < fresh.n; i++) {
+      if (fresh.y[i] > pred[i * 3 + 2]) above++;
+      if (fresh.y[i] < pred[i * 3]) below++;
+    }
+    t.diagnostic(`above p90 ${(above / fresh.n).toFixed(4)}, below p10 ${(below / fresh.n).toFixed(4)}`);
+    assert.ok(Math.abs(above / fresh.n - 0.08) < 0.02, `share above the upper bound ${above / fresh.n}`);
+    assert.ok(Math.abs(below / fresh.n - 0.1) < 0.02, `share below the lower bound ${below / fresh.n}`);
+    assert.throws(() => calibrate(model, cal, 0.8, 0.2), /upperMisses/);
+  });
+
   test('applyCalibration orders crossing quantiles and leaves the input alone', () => {
     const pred = Float64Array.of(3, 2, 1, 0, 1, 2);
     const out = applyCalibration(pred, 2, QS, { lower: 0.5, upper: -0.5, coverage: 0.8 });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { trainQuantileGbdt } from '../../daemon/runtime/gbdt';
 import { FEATURE_COUNT } from '../../daemon/runtime/features';
 import { calibrate } from '../../daemon/runtime/conformal';
-import { QUANTILES, replay, replayFeatures } from '../../daemon/runtime/replay';
+import { QUANTILES, accuracyPoint, replay, replayFeatures } from '../../daemon/runtime/replay';
 import type { Dataset, QuantileModel, TrainOptions } from '../../daemon/runtime/replay';
 import { readTrace } from '../../daemon/runtime/traces';
 import { evaluationReport, formatReport } from '../../daemon/cli/runtime';
@@ -133,10 +133,25 @@ test('`slurm-ml runtime evaluate` on a sample: JSON, usage errors, --check', asy
   // The models' median, listed for reference beside the point the goals judge.
   assert.equal(report.predictors.at(-1).name, 'model p50 (reference)');
   assert.equal(report.predictors.at(-1).metrics.n, 1897);
-  assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.84, retrainEvery: 500, window: 40000, trees: 10, maxLeaves: 15, minSamplesLeaf: 50 });
+  assert.deepEqual(report.settings, { point: 'accuracy', calibrationTarget: 0.82, calibrationUpperMisses: 0.08, retrainEvery: 500, window: 40000, trees: 10, maxLeaves: 15, minSamplesLeaf: 50 });
   const second = JSON.parse(out[1] as string);
   assert.equal(checked, second.goals.every((g: { ok: boolean }) => g.ok) ? 0 : 1);
   await assert.rejects(runtimeCommand(['evaluate']), /missing --trace/);
   await assert.rejects(runtimeCommand(['evaluate', '--trace', lanl, '--format', 'csv']), /--format/);
   await assert.rejects(runtimeCommand(['frobnicate']), /unknown runtime command/);
+});
+
+test('the accuracy point: the median of a symmetric distribution, toward the dense side of a skewed one, never past the median by shrink 0', () => {
+  const at = (deciles: number[], shrink?: number) => accuracyPoint(Float64Array.from(deciles), 0, [0, 1, 2, 3, 4, 5, 6, 7, 8], shrink);
+  const symmetric = [6, 6.5, 7, 7.5, 8, 8.5, 9, 9.5, 10];
+  assert.ok(Math.abs(at(symmetric) - 8) < 1e-9);
+  // Most of the mass just below the median, a long tail above (log seconds): a job that usually
+  // takes ~20 minutes but sometimes hours. The best-accuracy point sits in the dense part.
+  const skewed = [6.9, 7.0, 7.05, 7.1, 7.15, 7.6, 8.3, 9.0, 10.0];
+  const p = at(skewed);
+  assert.ok(p < 7.15 && p >= 6.9, `point ${p}`);
+  assert.equal(at(skewed, 0), 7.15);
+  assert.ok(Math.abs(at(skewed, 0.5) - (7.15 + 0.5 * (at(skewed, 1) - 7.15))) < 1e-12);
+  // Deciles that cross (separately trained ensembles) are read sorted.
+  assert.equal(at([7.0, 6.9, 7.1, 7.05, 7.15, 7.6, 9.0, 8.3, 10.0]), p);
 });
