@@ -3,7 +3,7 @@
 // Runs in the CLI process itself: no daemon, no cluster.
 import * as fs from 'node:fs';
 import { gbdtWorkerPath, trainInWorker, trainQuantileGbdt } from '../runtime/gbdt';
-import { calibrate } from '../runtime/conformal';
+import { INTERVAL_CALIBRATION, calibrate } from '../runtime/conformal';
 import { DEFAULT_MIN_TRAIN, replay } from '../runtime/replay';
 import type { ReplayResult } from '../runtime/replay';
 import { pointMetrics } from '../runtime/metrics';
@@ -44,13 +44,8 @@ const DEFAULT_TREES = 150;
  * 0.5760 -> 0.5755, MAE 25.27 -> 25.44 min (honest last-2: 0.534 / 87.7 and 0.529 / 28.4).
  */
 const TREE_OPTIONS = { maxLeaves: 15, minSamplesLeaf: 50 } as const;
-/**
- * The p10-p90 interval is calibrated for 82 % coverage with at most 8 % of jobs above
- * p90 (10 % below p10): the upper bound is the one users set --time from, and the
- * margin under 10 % absorbs drift between the calibration slice and the jobs predicted.
- */
-const CALIBRATION_TARGET = 0.82;
-const CALIBRATION_UPPER_MISSES = 0.08;
+const CALIBRATION_TARGET = INTERVAL_CALIBRATION.target;
+const CALIBRATION_UPPER_MISSES = INTERVAL_CALIBRATION.upperMisses;
 
 export async function runtimeCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;

@@ -24,7 +24,7 @@ import { FEATURE_COUNT, FEATURE_NAMES, writeFeatures, type JobRequest } from './
 import { RuntimePredictor, type ServedModel } from './serve';
 import { replayFeatures } from './replay';
 import { modelFromJSON, trainInWorker, trainQuantileGbdt, type Dataset, type QuantileModel } from './gbdt';
-import { calibrate, predictCalibrated, type Calibration } from './conformal';
+import { INTERVAL_CALIBRATION, calibrate, predictCalibrated, type Calibration } from './conformal';
 import { intervalMetrics, pointMetrics } from './metrics';
 import { exportOnnx } from './onnxExport';
 import { runtimeAccuracy } from './accuracy';
@@ -562,7 +562,7 @@ export class RuntimeService {
     const train = slice(0, a);
     const opts = { quantiles: QUANTILES, seed: 1, ...RUNTIME_TRAIN_OPTIONS };
     const model = this.d.worker ? await trainInWorker(train, opts) : trainQuantileGbdt(train, opts);
-    const calibration = calibrate(model, slice(a, b), 0.8);
+    const calibration = calibrate(model, slice(a, b), INTERVAL_CALIBRATION.target, INTERVAL_CALIBRATION.upperMisses);
     const recent = slice(b, n);
     const actual = Float64Array.from(f.jobs.slice(b), (j) => j.runtime);
     const predictSeconds = (m: QuantileModel, c: Calibration) => predictCalibrated(m, recent.X, recent.n, c).map(Math.exp);
