@@ -168,6 +168,8 @@ export function createApp(o: AppOptions): App {
       training: (seconds) => metrics.observeTraining('daemon', seconds),
     },
   });
+  // Every submitted job keeps the estimate made when it was submitted ("elapsed of ≈ predicted").
+  jobService.estimateAtSubmit = (cluster, script, sbatchArgs, session) => runtime.estimateAtSubmit(cluster, script, sbatchArgs, session);
   // Each client's estimate streams, closed with its connection.
   const streams = new WeakMap<ClientSession, EstimateStreams>();
   const estimateStreams = (session: ClientSession): EstimateStreams => {

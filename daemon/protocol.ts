@@ -284,6 +284,22 @@ export const JobInfo = z.object({
   progress: z.number().min(0).max(100).nullable(),
   /** For a job array: its tasks counted by state. Null for a plain job. */
   array: ArraySummary.nullable(),
+  /**
+   * The runtime estimate made when the job was submitted (seconds), from the
+   * model, history or request as they were then; null for jobs submitted
+   * without one (before slurm-ml stored them, or nothing could be said).
+   */
+  estimate: z
+    .object({
+      p10: z.number().nullable(),
+      p50: z.number().nullable(),
+      p90: z.number().nullable(),
+      source: z.enum(['model', 'history', 'request']),
+      modelVersion: z.number().int().nullable(),
+    })
+    .nullable()
+    // Absent from daemons that did not store it yet (same protocol version): read as null.
+    .default(null),
   /** The job this one was resubmitted from, if any. */
   resubmittedFrom: z.uuid().nullable(),
   /** job: a plain sbatch script; train/predict/evaluate: an ML workflow job. */
@@ -303,6 +319,7 @@ export const JobInfo = z.object({
   updatedAt: IsoDate,
 });
 export type JobInfo = z.infer<typeof JobInfo>;
+export type SubmitEstimate = NonNullable<JobInfo['estimate']>;
 
 export const JobDetail = JobInfo.extend({
   /** The script exactly as submitted. */

@@ -228,8 +228,14 @@ export class Dashboard implements vscode.Disposable {
     if (m.what === 'jobDetail') {
       if (!m.ref) throw new Error('which job?');
       const detail = await this.daemon.request(JobsGet, { ref: m.ref });
+      if (detail.estimate) {
+        // The estimate made when the job was submitted, as the daemon stored it.
+        const e = detail.estimate;
+        this.post({ type: 'jobDetail', detail, estimate: { ...e, expectedStart: null, timeLimitSeconds: detail.requested.timeLimitSeconds, warnings: [], problems: [] } });
+        return;
+      }
       this.post({ type: 'jobDetail', detail, estimate: null });
-      // The estimate for the same script and options, as the model says now.
+      // Submitted without a stored estimate: the one for the same script and options, as the model says now.
       const estimate = await this.daemon
         .request(RuntimeEstimateRequest, { cluster: detail.cluster, script: detail.script, sbatchArgs: detail.sbatchArgs.slice(0, 64), expectedStart: false }, { timeoutMs: 120_000 })
         .catch((err: unknown) => {

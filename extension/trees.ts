@@ -7,13 +7,11 @@ import {
   ClustersList,
   ClustersPartitions,
   JobsDidChange,
-  JobsGet,
   JobsList,
   JobsTasks,
   ModelsDidChange,
   ModelsGet,
   ModelsList,
-  RuntimeEstimateRequest,
   type ArrayTask,
   type ClusterBudget,
   type ClusterInfo,
@@ -164,8 +162,6 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
   /** Every job record change, with the record this window knew before. */
   readonly onDidChangeJob = this.jobChanged.event;
   private readonly ticker: NodeJS.Timeout;
-  /** Predicted runtime (p50, seconds) per job, asked once per job while it is active. */
-  private readonly predicted = new Map<string, number | null>();
 
   constructor(private readonly daemon: DaemonConnection) {
     this.subscriptions.push(
@@ -217,42 +213,6 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
     this.emitter.fire(undefined);
   }
 
-  /**
-   * The job's predicted runtime from the daemon's estimate of its submitted
-   * script: asked once per job, in the background, one request at a time and
-   * for at most MAX_PREDICTED jobs per window, so thousands of queued jobs do
-   * not become a burst of requests.
-   */
-  private prediction(j: JobInfo): number | null | undefined {
-    if (this.predicted.has(j.id) || j.terminal || this.predicted.size >= JobsTree.MAX_PREDICTED) return this.predicted.get(j.id);
-    this.predicted.set(j.id, null);
-    this.predictQueue.push(j);
-    if (this.predictQueue.length === 1) void this.pumpPredictions();
-    return null;
-  }
-
-  private static readonly MAX_PREDICTED = 200;
-  private readonly predictQueue: JobInfo[] = [];
-
-  private async pumpPredictions(): Promise<void> {
-    while (this.predictQueue.length) {
-      const j = this.predictQueue[0]!;
-      try {
-        const d = await this.daemon.request(JobsGet, { ref: j.id });
-        if (d.script) {
-          const e = await this.daemon.request(RuntimeEstimateRequest, { cluster: j.cluster, script: d.script, sbatchArgs: d.sbatchArgs ?? [], expectedStart: false }, { timeoutMs: 60_000 });
-          if (e.p50 !== null) {
-            this.predicted.set(j.id, e.p50);
-            this.emitter.fire(undefined);
-          }
-        }
-      } catch {
-        /* no prediction: the elapsed time alone */
-      }
-      this.predictQueue.shift();
-    }
-  }
-
   getTreeItem(node: JobsNode): vscode.TreeItem {
     const now = Date.now();
     switch (node.kind) {
@@ -276,7 +236,8 @@ export class JobsTree implements vscode.TreeDataProvider<JobsNode>, vscode.Dispo
         const j = node.job;
         const item = new vscode.TreeItem(jobLabel(j), j.array ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
         item.id = `job:${j.id}`;
-        item.description = jobDescription(j, now, this.prediction(j));
+        // The runtime predicted when the job was submitted (the daemon stores it with the job).
+        item.description = jobDescription(j, now, j.estimate?.p50);
         item.tooltip = jobTooltip(j);
         item.iconPath = themeIcon(stateIcon(j.state));
         item.contextValue = jobContextValue(j);

@@ -245,7 +245,7 @@ export class JobsView implements View {
       h('h3', null, 'Requested and used'),
       this.resources(j as JobRow, elapsed, full?.detail ?? null),
       h('h3', null, 'Predicted and actual runtime'),
-      this.prediction(full?.estimate ?? null, j.terminal ? elapsed : null, elapsed),
+      this.prediction(full?.estimate ?? null, j.terminal ? elapsed : null, elapsed, full?.detail.estimate ? 'when submitted' : 'for this script now'),
       h('h3', null, 'Log', store.log?.jobId === id && !store.log.done && !j.terminal ? h('span', { class: 'muted' }, ' (live)') : ''),
     ]);
     this.logPre = h('pre', { class: 'log', tabindex: 0, 'aria-label': 'Log tail', id: 'job-log' });
@@ -311,7 +311,7 @@ export class JobsView implements View {
     );
   }
 
-  private prediction(e: { p10: number | null; p50: number | null; p90: number | null; source: string; modelVersion: number | null } | null, actual: number | null, elapsed: number | null): HTMLElement {
+  private prediction(e: { p10: number | null; p50: number | null; p90: number | null; source: string; modelVersion: number | null } | null, actual: number | null, elapsed: number | null, when: string): HTMLElement {
     if (!e) return h('p', { class: 'muted' }, 'Loading the estimate…');
     if (e.p50 === null) return h('p', { class: 'muted' }, 'No estimate for this script (no history and no time limit).');
     const hi = Math.max(e.p90 ?? e.p50, actual ?? elapsed ?? 0, e.p50) * 1.15 || 1;
@@ -336,7 +336,7 @@ export class JobsView implements View {
       'div',
       null,
       scale,
-      h('p', { class: 'muted' }, `p50 ${duration(e.p50)} · p10–p90 ${duration(e.p10)} – ${duration(e.p90)} · from ${e.source}${e.modelVersion ? ` v${e.modelVersion}` : ''} (for this script now) · actual ${actual !== null ? duration(actual) : elapsed !== null ? `${duration(elapsed)} so far` : '—'}`),
+      h('p', { class: 'muted' }, `p50 ${duration(e.p50)} · p10–p90 ${duration(e.p10)} – ${duration(e.p90)} · from ${e.source}${e.modelVersion ? ` v${e.modelVersion}` : ''} (${when}) · actual ${actual !== null ? duration(actual) : elapsed !== null ? `${duration(elapsed)} so far` : '—'}`),
     );
   }
 }

@@ -269,4 +269,13 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX jobs_by_slurm_id ON jobs(slurm_job_id);
     `,
   },
+  {
+    version: 8,
+    name: 'runtime estimate at submit',
+    // "elapsed of ≈ predicted" compares with what was predicted when the job
+    // was submitted, not with what a later model says about its script.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN estimate TEXT;
+    `,
+  },
 ];

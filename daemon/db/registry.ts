@@ -12,6 +12,7 @@ import {
   type Metrics,
   type OutputFile,
   type RequestedResources,
+  type SubmitEstimate,
 } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { isTerminalState, terminalStates } from '../jobs/states';
@@ -161,6 +162,7 @@ interface JobRow {
   mv_model: string | null;
   mv_version: number | null;
   workflow: string | null;
+  estimate: string | null;
   finalized_at: string | null;
   created_at: string;
   updated_at: string;
@@ -197,6 +199,7 @@ function jobFromRow(r: JobRow, array: ArraySummary | null = null): JobInfo {
     stderrPath: r.stderr_path,
     progress: r.progress,
     array,
+    estimate: r.estimate ? (JSON.parse(r.estimate) as SubmitEstimate) : null,
     resubmittedFrom: r.resubmitted_from,
     kind: r.kind,
     model: r.model_name ?? r.mv_model,
@@ -277,6 +280,8 @@ export interface NewJob {
   modelVersionId?: string | null;
   /** Workflow facts the job's end needs (JSON): git commit, tags, artifact dir... */
   workflow?: Record<string, unknown> | null;
+  /** The runtime estimate made at submit. */
+  estimate?: SubmitEstimate | null;
 }
 
 /** A job the poller follows, as little of it as a cycle over thousands needs. */
@@ -357,9 +362,9 @@ export class JobStore {
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
       `INSERT INTO jobs (id, cluster_id, name, state, script, script_path, run_dir, sbatch_args, resubmitted_from,
-                         kind, template, template_values, output_dir, model_name, model_version_id, workflow, created_at, updated_at)
+                         kind, template, template_values, output_dir, model_name, model_version_id, workflow, estimate, created_at, updated_at)
        VALUES (@id, @cluster_id, @name, 'SUBMITTING', @script, @script_path, @run_dir, @sbatch_args, @resubmitted_from,
-               @kind, @template, @template_values, @output_dir, @model_name, @model_version_id, @workflow, @now, @now)`,
+               @kind, @template, @template_values, @output_dir, @model_name, @model_version_id, @workflow, @estimate, @now, @now)`,
     );
     this.byIdStmt = db.prepare(`${SELECT_JOB} WHERE j.id = ?`);
     this.byPrefixStmt = db.prepare(`${SELECT_JOB} WHERE j.id LIKE ? || '%' LIMIT 2`);
@@ -478,6 +483,7 @@ export class JobStore {
       model_name: job.modelName ?? null,
       model_version_id: job.modelVersionId ?? null,
       workflow: job.workflow ? JSON.stringify(job.workflow) : null,
+      estimate: job.estimate ? JSON.stringify(job.estimate) : null,
       now: new Date().toISOString(),
     });
     return this.get(id);

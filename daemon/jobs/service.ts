@@ -6,7 +6,7 @@
 // but before its reply was recorded, the job is found again by that working
 // directory (squeue %Z, sacct WorkDir) and is never submitted twice.
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type ArrayTask, type JobInfo, type JobKind, type ResubmitPlan } from '../protocol';
+import { ErrorCode, type ArrayTask, type JobInfo, type JobKind, type ResubmitPlan, type SubmitEstimate } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { trackedOf, type ClusterRecord, type ClusterStore, type JobPatch, type JobStore, type TrackedJob } from '../db/registry';
 import type { ClusterConnections, RemoteSession } from '../connections';
@@ -127,6 +127,12 @@ function counting(s: RemoteSession, stats: RefreshStats): RemoteSession {
 export class JobService {
   /** Called after a submit or cancel, when someone is likely watching. */
   onActivity: (cluster: string) => void = () => {};
+  /**
+   * The runtime estimate to store with a job being submitted (the runtime
+   * service's, wired by the app); it must not read the cluster's accounting
+   * or fail the submit: null when nothing can be said.
+   */
+  estimateAtSubmit: (cluster: string, script: string, sbatchArgs: string[], session: RemoteSession) => Promise<SubmitEstimate | null> = async () => null;
   /** Submits whose sbatch has not answered yet: not to be reconciled meanwhile. */
   private readonly inFlight = new Set<string>();
 
@@ -176,6 +182,11 @@ export class JobService {
     } catch (err) {
       throw new RpcError(ErrorCode.InvalidParams, (err as Error).message);
     }
+    // What the job is expected to take, as known now (before the upload: the script is final).
+    const estimate = await this.estimateAtSubmit(cluster.name, script, req.sbatchArgs, session).catch((err: unknown) => {
+      log.warn('no runtime estimate stored with the job', { job: id, error: (err as Error).message });
+      return null;
+    });
     this.inFlight.add(id);
     try {
       const created = this.d.jobs.create({
@@ -194,6 +205,7 @@ export class JobService {
         modelName: wf?.modelName ?? null,
         modelVersionId: wf?.modelVersionId ?? null,
         workflow: wf?.workflow ?? null,
+        estimate,
       });
       this.changed(created);
       const fail = (code: number, message: string): never => {

@@ -3,7 +3,7 @@
 // user's last runs of the same job, else of any job) or, without history, from
 // the time limit it asks for; every estimate says which source produced it.
 // The learned model (quantile trees) plugs in as a further source.
-import { type RuntimeEstimate, type RuntimeModelInfo, type RuntimeWarning, type ScriptProblem } from '../protocol';
+import { type RuntimeEstimate, type RuntimeModelInfo, type RuntimeWarning, type ScriptProblem, type SubmitEstimate } from '../protocol';
 import type { ClusterRecord, ClusterStore } from '../db/registry';
 import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
@@ -317,6 +317,20 @@ export class RuntimeService {
       estimate.expectedStart = r.code === 0 ? parseTestOnly(r.stderr) : null;
     }
     return estimate;
+  }
+
+  /**
+   * The estimate stored with a job being submitted: from what is already
+   * known (the stored history and the model in use), without reading the
+   * cluster's accounting first, so a submit costs no sacct; null when nothing
+   * can be said.
+   */
+  async estimateAtSubmit(clusterName: string, script: string, sbatchArgs: string[], session: RemoteSession): Promise<SubmitEstimate | null> {
+    const cluster = this.d.clusters.get(clusterName);
+    const user = await this.remoteUser(cluster, session);
+    const [e] = await this.estimateMany(cluster, user, [{ script, sbatchArgs }]);
+    if (!e || e.source === 'none' || e.p50 === null) return null;
+    return { p10: e.p10, p50: e.p50, p90: e.p90, source: e.source, modelVersion: e.modelVersion };
   }
 
   async estimateBatch(p: { cluster: string; scripts: { script: string; sbatchArgs: string[] }[] }): Promise<RuntimeEstimate[]> {

@@ -43,6 +43,24 @@ describe('slurm-ml against the local cluster', () => {
     assert.match(r.slurmVersion ?? '', /^slurm/);
   });
 
+  test('a submitted job keeps the runtime estimate made when it was submitted, the one `estimate` gave just before', async () => {
+    const file = h.script('estimated.sh', '#SBATCH --time=7\n#SBATCH --job-name=estimated\necho estimated');
+    const before = await h.json<{ p10: number | null; p50: number | null; p90: number | null; source: string; modelVersion: number | null }>(['estimate', file, '--cluster', 'local']);
+    assert.notEqual(before.source, 'none');
+    const r = await h.run(['submit', file, '--cluster', 'local', '--wait', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout) as JobInfo;
+    assert.ok(job.estimate, 'the job carries its estimate');
+    assert.equal(job.estimate.source, before.source);
+    assert.equal(job.estimate.modelVersion, before.modelVersion);
+    // A model's features include the moment of submission; history and the request do not move.
+    if (before.source === 'model') assert.ok(Math.abs(job.estimate.p50! - before.p50!) <= 0.05 * before.p50!, `${job.estimate.p50} vs ${before.p50}`);
+    else assert.deepEqual([job.estimate.p10, job.estimate.p50, job.estimate.p90], [before.p10, before.p50, before.p90]);
+    // Kept as it was: reading the job later gives the same estimate.
+    const read = await h.json<JobDetail>(['job', job.id]);
+    assert.deepEqual(read.estimate, job.estimate);
+  });
+
   test('a job that exits 0 ends COMPLETED; --wait exits 0', async () => {
     const r = await h.run(['submit', h.script('ok.sh', '#SBATCH --job-name=named-in-script\necho "hello from $SLURM_JOB_ID"'), '--cluster', 'local', '--wait', '--json']);
     assert.equal(r.code, 0, r.stderr);

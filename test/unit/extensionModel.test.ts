@@ -34,6 +34,7 @@ function job(over: Partial<JobInfo> = {}): JobInfo {
     stderrPath: null,
     progress: null,
     array: null,
+    estimate: null,
     resubmittedFrom: null,
     kind: 'job',
     model: null,

@@ -26,6 +26,7 @@ const job: JobInfo = {
   stderrPath: null,
   progress: 37.5,
   array: null,
+  estimate: null,
   resubmittedFrom: null,
   kind: 'train',
   model: 'digits',
