@@ -503,13 +503,21 @@ describe('fault survival', { concurrency: 1 }, () => {
     }
   });
 
+  /** Undoes migrations 8 (the jobs' estimate column) and 7 (the SLURM id index): the registry as a slurm-ml before 7 left it. */
+  function downgradeBefore7(db: ReturnType<typeof openDatabase>): void {
+    const cols = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name);
+    if (cols.includes('estimate')) db.exec('ALTER TABLE jobs DROP COLUMN estimate');
+    db.exec('DROP INDEX IF EXISTS jobs_by_slurm_id; DELETE FROM schema_migrations WHERE version >= 7;');
+  }
+
   test('the daemon SIGKILLed during a migration: the next start migrates from scratch; nothing lost, integrity_check ok', { timeout: 180_000 }, async (t) => {
     // A registry of the version before the newest index (migration 7), big enough that building it takes a while.
     const stateDir = freshStateDir();
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const file = path.join(stateDir, 'registry.db');
     const older = migrations.filter((m) => m.version < 7);
-    let db = openDatabase(file, older);
+    // Filled by today's JobStore at the newest schema, then taken back to what a slurm-ml before migration 7 left.
+    let db = openDatabase(file);
     const cluster = new ClusterStore(db).add({ name: 'm', host: '127.0.0.1', port: 1, user: 'nobody', knownHostsFile: '/nonexistent' });
     const store = new JobStore(db);
     db.transaction(() => {
@@ -518,6 +526,7 @@ describe('fault survival', { concurrency: 1 }, () => {
         store.update(j.id, { slurmJobId: String(500_000 + i), state: i % 2 ? 'COMPLETED' : 'PENDING' });
       }
     })();
+    downgradeBefore7(db);
     const cols = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name);
     const select = cols.map((c) => (c === 'id' ? 'lower(hex(randomblob(16)))' : c === 'slurm_job_id' ? "CAST(abs(random()) AS TEXT)" : c)).join(', ');
     for (let k = 0; k < 6; k++) db.exec(`INSERT INTO jobs (${cols.join(', ')}) SELECT ${select} FROM jobs`);
@@ -548,7 +557,7 @@ describe('fault survival', { concurrency: 1 }, () => {
       } catch (err) {
         t.diagnostic(`attempt ${attempt}: the migration had committed (${(err as Error).message}); rolling it back to try again`);
         db = openDatabase(file);
-        db.exec('DROP INDEX IF EXISTS jobs_by_slurm_id; DELETE FROM schema_migrations WHERE version >= 7;');
+        downgradeBefore7(db);
         db.pragma('wal_checkpoint(TRUNCATE)');
         db.close();
       }
