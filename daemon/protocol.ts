@@ -257,6 +257,9 @@ export type Metrics = z.infer<typeof Metrics>;
 export const OutputFile = z.object({ path: z.string(), size: z.number().int() });
 export type OutputFile = z.infer<typeof OutputFile>;
 
+/** Where a runtime estimate came from: the cluster's runtime model, the user's last runs, the time limit itself, or nothing. */
+const EstimateSource = z.enum(['model', 'history', 'request', 'none']);
+
 export const JobInfo = z.object({
   id: z.uuid(),
   cluster: ClusterName,
@@ -294,7 +297,7 @@ export const JobInfo = z.object({
       p10: z.number().nullable(),
       p50: z.number().nullable(),
       p90: z.number().nullable(),
-      source: z.enum(['model', 'history', 'request']),
+      source: EstimateSource.exclude(['none']),
       modelVersion: z.number().int().nullable(),
     })
     .nullable()
@@ -901,7 +904,7 @@ export const RuntimeEstimate = z.object({
   p50: z.number().nullable(),
   p90: z.number().nullable(),
   /** model: the cluster's runtime model; history: the user's last runs; request: the time limit itself. */
-  source: z.enum(['model', 'history', 'request', 'none']),
+  source: EstimateSource,
   modelVersion: z.number().int().nullable(),
   /** From `sbatch --test-only`, when asked for and the cluster answered. */
   expectedStart: IsoDate.nullable(),
