@@ -44,8 +44,6 @@ const DEFAULT_TREES = 150;
  * 0.5760 -> 0.5755, MAE 25.27 -> 25.44 min (honest last-2: 0.534 / 87.7 and 0.529 / 28.4).
  */
 const TREE_OPTIONS = { maxLeaves: 15, minSamplesLeaf: 50 } as const;
-const CALIBRATION_TARGET = INTERVAL_CALIBRATION.target;
-const CALIBRATION_UPPER_MISSES = INTERVAL_CALIBRATION.upperMisses;
 
 export async function runtimeCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -96,16 +94,16 @@ export async function runtimeCommand(args: string[]): Promise<number> {
     window: int(values.window, '--window'),
     trainOptions: { trees: trees ?? DEFAULT_TREES, ...TREE_OPTIONS },
     point,
-    calibrationTarget: CALIBRATION_TARGET,
-    calibrationUpperMisses: CALIBRATION_UPPER_MISSES,
+    calibrationTarget: INTERVAL_CALIBRATION.target,
+    calibrationUpperMisses: INTERVAL_CALIBRATION.upperMisses,
     onProgress: progress ? (done, total) => process.stderr.write(`\rmodels ${done}/${total}`) : undefined,
   });
   if (progress) process.stderr.write('\n');
   const report = evaluationReport(file, trace.info, result, (performance.now() - started) / 1000, point);
   report.settings = {
     point,
-    calibrationTarget: CALIBRATION_TARGET,
-    calibrationUpperMisses: CALIBRATION_UPPER_MISSES,
+    calibrationTarget: INTERVAL_CALIBRATION.target,
+    calibrationUpperMisses: INTERVAL_CALIBRATION.upperMisses,
     retrainEvery: result.retrainEvery,
     window: int(values.window, '--window') ?? 40_000,
     trees: trees ?? DEFAULT_TREES,

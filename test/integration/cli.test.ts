@@ -11,7 +11,7 @@ import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
 import { CliHarness, type CliResult } from './cliHarness';
 import { connectToRunningDaemon } from '../../daemon/client';
 import { statePaths } from '../../daemon/state';
-import { ErrorCode, JobsSubmit, type JobDetail, type JobInfo } from '../../daemon/protocol';
+import { ErrorCode, JobsSubmit, type JobDetail, type JobInfo, type RuntimeEstimate } from '../../daemon/protocol';
 import { RpcError } from '../../daemon/rpc/connection';
 import { SshSession } from '../../daemon/ssh/session';
 import { scontrolShowJobCommand } from '../../daemon/slurm/commands';
@@ -45,7 +45,7 @@ describe('slurm-ml against the local cluster', () => {
 
   test('a submitted job keeps the runtime estimate made when it was submitted, the one `estimate` gave just before', async () => {
     const file = h.script('estimated.sh', '#SBATCH --time=7\n#SBATCH --job-name=estimated\necho estimated');
-    const before = await h.json<{ p10: number | null; p50: number | null; p90: number | null; source: string; modelVersion: number | null }>(['estimate', file, '--cluster', 'local']);
+    const before = await h.json<RuntimeEstimate>(['estimate', file, '--cluster', 'local']);
     assert.notEqual(before.source, 'none');
     const r = await h.run(['submit', file, '--cluster', 'local', '--wait', '--json']);
     assert.equal(r.code, 0, r.stderr);
