@@ -50,6 +50,17 @@ async function toasts(page: Page): Promise<string[]> {
   return page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts();
 }
 
+/**
+ * Copies a local file into the cluster user's home over SSH (as the demo does) and
+ * returns its path there: the checkout need not be readable by the cluster's user.
+ */
+function uploadToCluster(c: { host?: string; port: number; user?: string; identityFile?: string; knownHostsFile?: string }, local: string, remote: string): string {
+  const ssh = ['-p', String(c.port), '-i', c.identityFile ?? '', '-o', `UserKnownHostsFile=${c.knownHostsFile ?? ''}`, '-o', 'StrictHostKeyChecking=yes', `${c.user}@${c.host}`];
+  const put = spawnSync('ssh', [...ssh, `mkdir -p "$(dirname ~/${remote})" && cat > ~/${remote} && echo $HOME`], { input: fs.readFileSync(local), encoding: 'utf8' });
+  check(put.status === 0, `copying ${local} to the cluster: ${put.stderr}`);
+  return `${put.stdout.trim()}/${remote}`;
+}
+
 async function waitToast(page: Page, re: RegExp, ms = 60_000): Promise<Locator> {
   const t = page.locator('.notifications-toasts .notification-toast').filter({ hasText: re }).first();
   await t.waitFor({ state: 'visible', timeout: ms });
@@ -207,7 +218,7 @@ async function main(): Promise<void> {
     await choose(page, /Run Prediction: model/, 'digits');
     await choose(page, /Run Prediction: version/, 'digits@prod');
     const input = await step(page, /Run Prediction with digits@prod: input/);
-    await input.fill(path.join(repoRoot, 'test', 'demo', 'ml', 'inputs', 'sample.csv'));
+    await input.fill(uploadToCluster(cluster, path.join(repoRoot, 'test', 'demo', 'ml', 'inputs', 'sample.csv'), 'slurm-ml-ui/sample.csv'));
     await page.keyboard.press('Enter');
     await choose(page, /entrypoint/, 'ml/predict.py');
     await choose(page, /config/, '(no config)');
