@@ -145,18 +145,54 @@ export function parseTestOnly(stderr: string): string | null {
   return m ? parseSlurmTimestamp(m[1]!) : null;
 }
 
-/** Warnings about a time limit given an estimate: TIMEOUT risk below p90, over-request above 4 × p90. */
-export function limitWarnings(limit: number | null, p90: number | null): RuntimeWarning[] {
+/** The limit to suggest for a p90: 20 % more, in whole minutes (sbatch rounds limits up to minutes anyway). */
+export function suggestedLimitSeconds(p90: number): number {
+  return Math.max(60, Math.ceil((p90 * 1.2) / 60) * 60);
+}
+
+/**
+ * Warnings about a time limit given an estimate: TIMEOUT risk below p90, over-request above 4 × p90.
+ * `suggestedSeconds`: the limit to suggest when the estimate moves with the limit (a model reads
+ * it as a feature); by default suggestedLimitSeconds(p90).
+ */
+export function limitWarnings(limit: number | null, p90: number | null, suggestedSeconds?: number): RuntimeWarning[] {
   if (limit === null || p90 === null || p90 <= 0) return [];
-  // Suggest whole minutes with a margin, as sbatch rounds limits up to minutes anyway.
-  const suggested = formatSlurmDuration(Math.ceil((p90 * 1.2) / 60) * 60);
+  const own = suggestedLimitSeconds(p90);
+  const suggested = formatSlurmDuration(suggestedSeconds ?? own);
   if (limit < p90) {
     return [{ kind: 'timeout-risk', message: `the time limit ${formatSlurmDuration(limit)} is below the p90 estimate ${formatSlurmDuration(Math.round(p90))}: the job may end TIMEOUT`, suggestedLimit: suggested }];
   }
-  if (limit > OVER_REQUEST_FACTOR * p90) {
+  // A limit no longer than the suggested one is not an over-request, however short p90 is:
+  // a job of seconds cannot ask for less than a minute, and the quick fix must end the warning.
+  if (limit > OVER_REQUEST_FACTOR * p90 && limit > own) {
     return [{ kind: 'over-request', message: `the time limit ${formatSlurmDuration(limit)} is more than ${OVER_REQUEST_FACTOR} × the p90 estimate ${formatSlurmDuration(Math.round(p90))}: a shorter limit starts sooner (backfill)`, suggestedLimit: suggested }];
   }
   return [];
+}
+
+/**
+ * For each row, a whole-minute limit L that draws no warning against p90(L), the model's p90
+ * for the same script asking for L: the limit is one of the model's features, so the p90 at
+ * the suggested limit differs from the p90 at the limit asked for. Fixed-point steps from the
+ * plain suggestion (p90 grows slower than the limit, so this settles in a few); a row that has
+ * not settled after MAX_STEPS keeps its last step.
+ */
+export async function modelConsistentLimits(
+  firstP90: readonly number[],
+  p90At: (rows: readonly number[], limits: readonly number[]) => Promise<number[]>,
+): Promise<number[]> {
+  const MAX_STEPS = 6;
+  const limits = firstP90.map(suggestedLimitSeconds);
+  let open = limits.map((_, i) => i);
+  for (let step = 0; step < MAX_STEPS && open.length > 0; step++) {
+    const p90 = await p90At(open, open.map((i) => limits[i]!));
+    open = open.filter((i, j) => {
+      if (limitWarnings(limits[i]!, p90[j]!).length === 0) return false;
+      limits[i] = suggestedLimitSeconds(p90[j]!);
+      return true;
+    });
+  }
+  return limits;
 }
 
 /** The job a parsed script asks for, as features see it. */
@@ -364,11 +400,26 @@ export class RuntimeService {
         if (served.features !== FEATURE_COUNT) throw new Error(`${model.onnxFile} takes ${served.features} features; this daemon computes ${FEATURE_COUNT}`);
         const q = await this.predictor.predict(served, X, parsed.length);
         const k = served.quantiles;
+        // Ascending quantiles of log runtime: p10, p50, p90.
+        const p90Of = (out: Float32Array, i: number) => Math.exp(out[i * k + k - 1]!);
+        const warned = parsed.flatMap((x, i) => (limitWarnings(x.request.timeLimitSeconds, p90Of(q, i)).length > 0 ? [i] : []));
+        const suggested = new Map<number, number>();
+        if (warned.length > 0) {
+          const limits = await modelConsistentLimits(
+            warned.map((i) => p90Of(q, i)),
+            async (rows, at) => {
+              const Xs = new Float64Array(rows.length * FEATURE_COUNT);
+              rows.forEach((r, j) => writeFeatures({ ...jobRequestOf(parsed[warned[r]!]!.request, user, submit), requestedTime: at[j]! }, history, Xs, j * FEATURE_COUNT, { activity }));
+              const out = await this.predictor.predict(served, Xs, rows.length);
+              return rows.map((_, j) => p90Of(out, j));
+            },
+          );
+          warned.forEach((i, j) => suggested.set(i, limits[j]!));
+        }
         return parsed.map((x, i) => {
-          // Ascending quantiles of log runtime: p10, p50, p90.
-          const [p10, p50, p90] = [Math.exp(q[i * k]!), Math.exp(q[i * k + 1]!), Math.exp(q[i * k + k - 1]!)];
+          const [p10, p50, p90] = [Math.exp(q[i * k]!), Math.exp(q[i * k + 1]!), p90Of(q, i)];
           const limit = x.request.timeLimitSeconds;
-          return { p10, p50, p90, source: 'model', modelVersion: model.version, expectedStart: null, timeLimitSeconds: limit, warnings: limitWarnings(limit, p90), problems: problemsOf(x) };
+          return { p10, p50, p90, source: 'model', modelVersion: model.version, expectedStart: null, timeLimitSeconds: limit, warnings: limitWarnings(limit, p90, suggested.get(i)), problems: problemsOf(x) };
         });
       } catch (err) {
         // The model cannot be served (file gone, onnxruntime missing or failing): the history still can.

@@ -1,7 +1,7 @@
 // Estimate warnings and the expected start as sbatch --test-only reports it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { limitWarnings, parseTestOnly } from '../../daemon/runtime/service';
+import { limitWarnings, modelConsistentLimits, parseTestOnly, suggestedLimitSeconds } from '../../daemon/runtime/service';
 import { fixture } from '../fixtures/slurm/fixtures';
 
 test('the expected start is read from a real `sbatch --test-only` answer', () => {
@@ -19,6 +19,34 @@ test('a limit below p90 is a TIMEOUT risk with a suggested limit; far above 4 ×
   const [over] = limitWarnings(10 * 3600, 60 * 60);
   assert.equal(over?.kind, 'over-request');
   assert.deepEqual(limitWarnings(2 * 3600, 60 * 60), [], 'between p90 and 4 × p90 nothing is said');
+  // Limits are whole minutes: for a 13 s job the smallest one, 00:01:00, is what is suggested and not an over-request.
+  const [short] = limitWarnings(10 * 60, 13);
+  assert.equal(short?.kind, 'over-request');
+  assert.equal(short?.suggestedLimit, '00:01:00');
+  assert.deepEqual(limitWarnings(60, 13), [], 'the suggested limit itself draws no warning');
+  assert.equal(limitWarnings(120, 13)[0]?.kind, 'over-request');
   assert.deepEqual(limitWarnings(null, 60), []);
   assert.deepEqual(limitWarnings(60, null), []);
+});
+
+test('with a model, the suggested limit draws no warning once the script asks for it', async () => {
+  // The model reads the limit: here its p90 is 5 % of whatever is asked (the cluster's jobs ran far under
+  // their limits), or, for the second script, grows with the square root of it.
+  const models = [(limit: number) => 0.05 * limit, (limit: number) => 40 * Math.sqrt(limit)];
+  const asked: number[][] = [];
+  const limits = await modelConsistentLimits(
+    models.map((m) => m(86_400)),
+    async (rows, at) => {
+      asked.push([...rows]);
+      return rows.map((r, j) => models[r]!(at[j]!));
+    },
+  );
+  // The plain suggestion for the first script would still be an over-request when applied.
+  const plain = suggestedLimitSeconds(models[0]!(86_400));
+  assert.equal(limitWarnings(plain, models[0]!(plain))[0]?.kind, 'over-request');
+  for (const [i, m] of models.entries()) assert.deepEqual(limitWarnings(limits[i]!, m(limits[i]!)), [], `script ${i}: ${limits[i]} s`);
+  assert.equal(limits[1], 14_160, 'p90 11,757 s at a day: 20 % more in whole minutes, which the model accepts');
+  assert.deepEqual(asked.slice(1), asked.slice(1).map(() => [0]), 'a settled script is not asked again');
+  const warned = limitWarnings(86_400, models[0]!(86_400), limits[0]);
+  assert.equal(warned[0]?.suggestedLimit, '00:01:00');
 });

@@ -100,6 +100,26 @@ describe('Slurm ML: editing sbatch scripts', () => {
     await until('the runtime model in the Models view', () => api.models.list().find((m) => m.name === `runtime-${clusterName}` && (m.latest ?? 0) >= r.version));
   });
 
+  it('warns of an over-requested time limit and its quick fix sets the suggested one', async () => {
+    // The cluster's test jobs run for seconds to minutes: a day is far more than 4 × p90.
+    const doc = await openScript('fix.sbatch', '#!/bin/bash\n#SBATCH --job-name=hello-slurm-ml\n#SBATCH --partition=long\n#SBATCH --time=1-00:00:00\necho hi\n');
+    const warning = () => vscode.languages.getDiagnostics(doc.uri).find((d) => d.code === 'over-request');
+    const d = await until('an over-request warning on the --time line', warning, 60_000);
+    assert.equal(d.range.start.line, 3);
+    assert.equal(doc.getText(d.range), '1-00:00:00', 'the warning marks the limit itself');
+    assert.match(d.message, /more than 4 × the p90 estimate/);
+    const actions = await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>('vscode.executeCodeActionProvider', doc.uri, d.range, vscode.CodeActionKind.QuickFix.value);
+    const fix = actions.find((a): a is vscode.CodeAction => 'edit' in a && /^Set the time limit to /.test(a.title));
+    assert.ok(fix?.edit, `a quick fix is offered (${actions.map((a) => a.title).join(', ')})`);
+    const suggested = fix.title.replace('Set the time limit to ', '');
+    assert.ok(await vscode.workspace.applyEdit(fix.edit));
+    assert.equal(doc.lineAt(3).text, `#SBATCH --time=${suggested}`);
+    const seconds = suggested.split(/[-:]/).map(Number).reverse().reduce((s, v, i) => s + v * [1, 60, 3600, 86400][i]!, 0);
+    assert.ok(seconds > 0 && seconds < 6 * 3600, `the suggested limit ${suggested} is under a quarter of the day asked for`);
+    await until('the warning gone once the limit is the suggested one', () => (warning() === undefined ? true : undefined), 60_000);
+    assert.deepEqual(vscode.languages.getDiagnostics(doc.uri).filter((x) => x.code === 'timeout-risk'), [], 'nor does the fix risk a TIMEOUT');
+  });
+
   it('contributes a walkthrough whose steps have their media, and opens the sample script', async () => {
     const ext = vscode.extensions.getExtension('slurm-ml.slurm-ml')!;
     const w = (ext.packageJSON.contributes.walkthroughs as { id: string; steps: { id: string; media: { markdown: string } }[] }[])[0]!;
