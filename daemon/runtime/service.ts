@@ -173,21 +173,29 @@ export function limitWarnings(limit: number | null, p90: number | null, suggeste
 /**
  * For each row, a whole-minute limit L that draws no warning against p90(L), the model's p90
  * for the same script asking for L: the limit is one of the model's features, so the p90 at
- * the suggested limit differs from the p90 at the limit asked for. Fixed-point steps from the
- * plain suggestion (p90 grows slower than the limit, so this settles in a few); a row that has
- * not settled after MAX_STEPS keeps its last step.
+ * the suggested limit differs from the p90 at the limit asked for. From the plain suggestion,
+ * while the model still calls L an over-request, L steps down to the suggestion for p90(L)
+ * (at most MAX_STEPS times; it stops at a minute). When the model finds L too short even
+ * though L is 20 % above the p90 it came from (jobs that run past any limit they ask, as in
+ * time-shared traces), more steps would only grow L: the plain suggestion stays.
  */
 export async function modelConsistentLimits(
   firstP90: readonly number[],
   p90At: (rows: readonly number[], limits: readonly number[]) => Promise<number[]>,
 ): Promise<number[]> {
-  const MAX_STEPS = 6;
+  const MAX_STEPS = 4;
   const limits = firstP90.map(suggestedLimitSeconds);
+  const plain = limits.slice();
   let open = limits.map((_, i) => i);
   for (let step = 0; step < MAX_STEPS && open.length > 0; step++) {
     const p90 = await p90At(open, open.map((i) => limits[i]!));
     open = open.filter((i, j) => {
-      if (limitWarnings(limits[i]!, p90[j]!).length === 0) return false;
+      const [w] = limitWarnings(limits[i]!, p90[j]!);
+      if (w === undefined) return false;
+      if (w.kind === 'timeout-risk') {
+        limits[i] = plain[i]!;
+        return false;
+      }
       limits[i] = suggestedLimitSeconds(p90[j]!);
       return true;
     });
