@@ -2,7 +2,10 @@
 // driven in headless Chromium as a person would: the palette's Open Dashboard
 // shows the jobs of the real cluster inside the editor's webview, a job
 // submitted meanwhile appears without a reload, and the page follows the
-// editor from a dark to a light theme. Screenshots: test-artifacts/.
+// editor from a dark to a light theme; a running job is cancelled from its
+// detail pane (through the editor's confirmation) and resubmitted from there
+// (through the editor's quick pick), both on the real cluster.
+// Screenshots: test-artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { connectToRunningDaemon, type ConnectedDaemon } from '../../daemon/client';
-import { ErrorCode, JobsSubmit } from '../../daemon/protocol';
+import { ErrorCode, JobsCancel, JobsGet, JobsList, JobsSubmit, type JobInfo } from '../../daemon/protocol';
 import { statePaths } from '../../daemon/state';
 import { loadClusterEnv } from '../integration/clusterEnv';
 import { launchChromium, startCodeServer, type CodeServer } from '../vscode/codeServer';
@@ -77,6 +80,16 @@ async function submit(name: string, body: string) {
   }
 }
 
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function palette(title: string): Promise<void> {
   await page.keyboard.press('F1');
   const box = page.locator('.quick-input-widget .quick-input-box input');
@@ -131,4 +144,44 @@ test('Open Dashboard shows the real cluster\'s jobs in the editor; a job submitt
   assert.equal(await d.locator('body').evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(255, 255, 255)');
   await page.screenshot({ path: path.join(artifactsDir, 'dashboard-code-server-light.png') });
   ok = true;
+});
+
+test('Cancel and Resubmit in the detail pane act on the real cluster, through the editor\'s confirmation and quick pick', async () => {
+  const job = await submit('dash-ui-cancel', '#SBATCH --time=10\nsleep 300');
+  await palette('Slurm ML: Open Dashboard');
+  const d = dashboard();
+  const row = d.locator(`.grid-body [role=row][data-id="${job.id}"]`);
+  await row.waitFor({ state: 'visible', timeout: 60_000 });
+  await row.click();
+  const cancel = d.locator('#job-detail vscode-button[data-action=cancel]');
+  await cancel.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.equal(await d.locator('#job-detail vscode-button[data-action=resubmit]').getAttribute('disabled'), '', 'Resubmit waits for the job to end');
+  await cancel.click();
+  // The editor asks first (a modal dialog of the workbench, not of the page).
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match(await dialog.innerText(), new RegExp(`Cancel dash-ui-cancel \\(#${job.slurmJobId}\\) on ${clusterName}\\?`));
+  await page.screenshot({ path: path.join(artifactsDir, 'dashboard-code-server-cancel.png') });
+  await dialog.locator('.monaco-button').filter({ hasText: 'Cancel Job' }).click();
+  await until('the row to read CANCELLED', async () => (/CANCELLED/.test(await row.innerText()) ? true : undefined));
+  assert.equal((await daemon!.rpc.request(JobsGet, { ref: job.id })).state, 'CANCELLED', 'the daemon saw SLURM cancel it');
+
+  // Ended, the job can be resubmitted from the same pane.
+  const resubmit = d.locator('#job-detail vscode-button[data-action=resubmit]:not([disabled])');
+  await resubmit.waitFor({ state: 'visible', timeout: 30_000 });
+  await resubmit.click();
+  const same = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'Resubmit with the same options' }).first();
+  await same.waitFor({ state: 'visible', timeout: 30_000 });
+  await same.click();
+  const again = await until('the resubmitted job', async () => {
+    const { jobs } = await daemon!.rpc.request(JobsList, { cluster: clusterName, limit: 100 });
+    return jobs.find((j: JobInfo) => j.name === 'dash-ui-cancel' && j.id !== job.id && j.slurmJobId !== null);
+  });
+  assert.notEqual(again.slurmJobId, job.slurmJobId, 'a new SLURM job');
+  const newRow = d.locator(`.grid-body [role=row][data-id="${again.id}"]`);
+  await newRow.waitFor({ state: 'visible', timeout: 60_000 });
+  assert.doesNotMatch(await newRow.innerText(), /CANCELLED/);
+  assert.match(await row.innerText(), /CANCELLED/, 'the first one stays as it ended');
+  await page.screenshot({ path: path.join(artifactsDir, 'dashboard-code-server-resubmitted.png') });
+  await daemon!.rpc.request(JobsCancel, { ref: again.id });
 });
