@@ -33,6 +33,12 @@ import { runtimeAccuracy } from './accuracy';
 const INGEST_EVERY_MS = 10 * 60_000;
 /** A limit this many times the p90 slows scheduling for nothing. */
 const OVER_REQUEST_FACTOR = 4;
+/**
+ * Nor is a limit an over-request unless it asks at least this much more than the suggested one:
+ * minutes more for a short job hardly delay its start (backfill), and a warning on every test
+ * job's few minutes would teach users to ignore the one that matters.
+ */
+const OVER_REQUEST_MIN_EXCESS_SECONDS = 15 * 60;
 
 export interface RuntimeDeps {
   clusters: ClusterStore;
@@ -162,9 +168,9 @@ export function limitWarnings(limit: number | null, p90: number | null, suggeste
   if (limit < p90) {
     return [{ kind: 'timeout-risk', message: `the time limit ${formatSlurmDuration(limit)} is below the p90 estimate ${formatSlurmDuration(Math.round(p90))}: the job may end TIMEOUT`, suggestedLimit: suggested }];
   }
-  // A limit no longer than the suggested one is not an over-request, however short p90 is:
-  // a job of seconds cannot ask for less than a minute, and the quick fix must end the warning.
-  if (limit > OVER_REQUEST_FACTOR * p90 && limit > own) {
+  // A limit near the suggested one is not an over-request, however short p90 is: a job of
+  // seconds cannot ask for less than a minute, and the quick fix must end the warning.
+  if (limit > OVER_REQUEST_FACTOR * p90 && limit - own >= OVER_REQUEST_MIN_EXCESS_SECONDS) {
     return [{ kind: 'over-request', message: `the time limit ${formatSlurmDuration(limit)} is more than ${OVER_REQUEST_FACTOR} × the p90 estimate ${formatSlurmDuration(Math.round(p90))}: a shorter limit starts sooner (backfill)`, suggestedLimit: suggested }];
   }
   return [];

@@ -31,15 +31,15 @@ test('estimates come from the same job\'s last runs, with warnings about the lim
     const out = execFileSync('sacct', ['--noheader', '--parsable2', '-a', `--name=${name}`, '-X', '--format=JobID,End', '-S', 'now-1hour'], { encoding: 'utf8' });
     return out.split('\n').filter((l) => /\|\d{4}-/.test(l)).length >= 2 ? true : undefined;
   });
-  const script = h.script('next.sh', `#SBATCH --job-name=${name}\n#SBATCH --time=10\nsleep 5`);
+  const script = h.script('next.sh', `#SBATCH --job-name=${name}\n#SBATCH --partition=long\n#SBATCH --time=30\nsleep 5`);
   const e = await h.json<RuntimeEstimate>(['estimate', script, '--cluster', 'local', '--start']);
   assert.equal(e.source, 'history');
-  assert.equal(e.timeLimitSeconds, 600);
+  assert.equal(e.timeLimitSeconds, 1800);
   // Elapsed is counted in whole seconds and sleeps take a little longer than asked.
   assert.ok(e.p10! >= 3 && e.p10! <= 5, `p10 ${e.p10}`);
   assert.ok(e.p90! >= 7 && e.p90! <= 9, `p90 ${e.p90}`);
   assert.equal(e.p50, (e.p10! + e.p90!) / 2);
-  assert.deepEqual(e.warnings.map((w) => w.kind), ['over-request'], 'ten minutes for a job that takes seconds');
+  assert.deepEqual(e.warnings.map((w) => w.kind), ['over-request'], 'half an hour for a job that takes seconds');
   assert.equal(e.warnings[0]!.suggestedLimit, '00:01:00');
   assert.ok(e.expectedStart && Math.abs(Date.parse(e.expectedStart) - Date.now()) < 3600_000, `expected start ${e.expectedStart}`);
   assert.deepEqual(e.problems, []);
@@ -78,7 +78,7 @@ test('runtime train learns from the cluster\'s finished jobs; the first version 
   const info = await h.json<{ clusters: RuntimeModelInfo[] }>(['runtime', 'info', '--cluster', 'local']);
   assert.equal(info.clusters[0]!.modelVersion, 1);
   // Estimates now come from the model, with an interval.
-  const script = h.script('model.sh', `#SBATCH --job-name=${name}\n#SBATCH --time=10\nsleep 5`);
+  const script = h.script('model.sh', `#SBATCH --job-name=${name}\n#SBATCH --partition=long\n#SBATCH --time=30\nsleep 5`);
   const e = await h.json<RuntimeEstimate>(['estimate', script, '--cluster', 'local']);
   assert.equal(e.source, 'model');
   assert.equal(e.modelVersion, 1);

@@ -19,12 +19,14 @@ test('a limit below p90 is a TIMEOUT risk with a suggested limit; far above 4 ×
   const [over] = limitWarnings(10 * 3600, 60 * 60);
   assert.equal(over?.kind, 'over-request');
   assert.deepEqual(limitWarnings(2 * 3600, 60 * 60), [], 'between p90 and 4 × p90 nothing is said');
-  // Limits are whole minutes: for a 13 s job the smallest one, 00:01:00, is what is suggested and not an over-request.
-  const [short] = limitWarnings(10 * 60, 13);
+  // Limits are whole minutes: for a 13 s job the smallest one, 00:01:00, is what is suggested.
+  const [short] = limitWarnings(30 * 60, 13);
   assert.equal(short?.kind, 'over-request');
   assert.equal(short?.suggestedLimit, '00:01:00');
   assert.deepEqual(limitWarnings(60, 13), [], 'the suggested limit itself draws no warning');
-  assert.equal(limitWarnings(120, 13)[0]?.kind, 'over-request');
+  // Nor do a few minutes more than needed: 15 minutes over the suggestion is where it starts.
+  assert.deepEqual(limitWarnings(15 * 60, 13), [], '00:15:00 for a 13 s job: 14 minutes over');
+  assert.equal(limitWarnings(16 * 60, 13)[0]?.kind, 'over-request');
   assert.deepEqual(limitWarnings(null, 60), []);
   assert.deepEqual(limitWarnings(60, null), []);
 });
@@ -50,5 +52,5 @@ test('with a model, the suggested limit draws no warning once the script asks fo
   assert.equal(limits[2], suggestedLimitSeconds(1.5 * 86_400), 'no limit satisfies the third model: its plain suggestion, not an ever larger one');
   assert.deepEqual(asked.slice(1), asked.slice(1).map(() => [0]), 'settled scripts are not asked again');
   const warned = limitWarnings(86_400, models[0]!(86_400), limits[0]);
-  assert.equal(warned[0]?.suggestedLimit, '00:01:00');
+  assert.equal(warned[0]?.suggestedLimit, '00:06:00', 'p90 18 s at 6 minutes: the next step would save under 15 minutes');
 });
