@@ -890,10 +890,10 @@ export const ScriptProblem = z.object({
 export type ScriptProblem = z.infer<typeof ScriptProblem>;
 
 export const RuntimeWarning = z.object({
-  /** timeout-risk: the limit is below p90; over-request: the limit is above 4 × p90. */
+  /** timeout-risk: the limit is below p90; over-request: the limit is above 4 × p90 and 15 minutes or more above the suggested limit. */
   kind: z.enum(['timeout-risk', 'over-request']),
   message: z.string(),
-  /** A limit to use instead (SLURM form), when one can be suggested. */
+  /** A limit to use instead (SLURM form, whole minutes), when one can be suggested; with a model, one its estimate at that limit does not warn about. */
   suggestedLimit: z.string().nullable(),
 });
 export type RuntimeWarning = z.infer<typeof RuntimeWarning>;
