@@ -49,7 +49,7 @@ export interface AppOptions {
   /** Scheduled runtime retrain after this many new finished jobs (0: only on demand); default in runtime/service.ts. */
   runtimeRetrainAfterJobs?: number;
   /** What daemon/status reports about where the daemon lives. */
-  location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null };
+  location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null; metricsTokenFile?: () => string | null };
   /** Counted always; served only when main.ts starts the endpoint. Default: a fresh set. */
   metrics?: DaemonMetrics;
   requestShutdown: () => void;
@@ -146,6 +146,7 @@ export function createApp(o: AppOptions): App {
     startedAt: o.location.startedAt,
     connections: dispatcher?.connectionCount ?? 0,
     metrics: o.location.metricsUrl?.() ?? null,
+    metricsTokenFile: o.location.metricsTokenFile?.() ?? null,
   });
   const runtime = new RuntimeService({
     clusters,

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LogLevel, PROTOCOL_VERSION } from './protocol';
 import { createLogger, type LogSink } from './log';
-import { acquireLock, AlreadyRunningError, ensureStateDir, statePaths, writeStateFile } from './state';
+import { acquireLock, AlreadyRunningError, ensureStateDir, metricsToken, statePaths, writeStateFile } from './state';
 import { openDatabase } from './db/database';
 import { createApp } from './app';
 import { listen, type ListeningServer } from './server';
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     pollIntervalMs,
     runtimeRetrainAfterJobs: retrainAfter,
     cacheDir: path.join(paths.dir, 'cache', 'models'),
-    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null },
+    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null, metricsTokenFile: () => (metricsServer ? paths.metricsTokenFile : null) },
     metrics,
     requestShutdown: () => stopAndExit('shutdown request'),
   });
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     server = await listen({ port, token, dispatcher: app.dispatcher, log });
     if (metricsAt) {
       try {
-        metricsServer = await serveMetrics(metrics, metricsAt, log);
+        metricsServer = await serveMetrics(metrics, metricsAt, metricsToken(paths.metricsTokenFile), log);
       } catch (err) {
         throw new Error(`metrics endpoint on ${metricsAt.host}:${metricsAt.port}: ${(err as Error).message}`);
       }

@@ -9,6 +9,7 @@
 // gauges (health, connection state, jobs, budget, database size) are read at
 // scrape time from the same functions `health` and `clusters/budget` answer
 // from, so `slurm-ml health --json` and a scrape agree.
+import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -323,15 +324,34 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics (and nothing else) on a loopback address. */
-export async function serveMetrics(metrics: DaemonMetrics, address: MetricsAddress, log: Logger): Promise<MetricsServer> {
+/** Whether an Authorization header carries `Bearer <token>` (compared in constant time). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]!);
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/**
+ * Serves GET /metrics (and nothing else) on a loopback address, to requests that
+ * carry `Authorization: Bearer <token>`: loopback is shared by every user of the
+ * machine (a login node), and the metrics name the user's clusters and jobs.
+ */
+export async function serveMetrics(metrics: DaemonMetrics, address: MetricsAddress, token: string, log: Logger): Promise<MetricsServer> {
   if (!isLoopbackHost(address.host)) throw new Error(`refusing to serve metrics on ${address.host}: not a loopback address`);
+  if (token.length < 32) throw new Error('the metrics token must be at least 32 characters');
   metrics.enableProcessMetrics();
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url !== '/metrics') {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('slurm-ml daemon: metrics are at /metrics\n');
+      return;
+    }
+    if (!bearerMatches(req.headers.authorization, token)) {
+      res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer realm="slurm-ml metrics"' });
+      res.end('slurm-ml daemon: a bearer token is needed (the file `slurm-ml daemon status` names as the metrics token)\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

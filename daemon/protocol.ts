@@ -386,6 +386,8 @@ export const DaemonStatusResult = z.object({
   connections: z.number().int(),
   /** The Prometheus endpoint (`http://127.0.0.1:PORT/metrics`), or null when metrics are off (the default). */
   metrics: z.string().nullable(),
+  /** The file holding the bearer token the metrics endpoint asks for (Prometheus: `credentials_file`), or null when metrics are off. */
+  metricsTokenFile: z.string().nullable().default(null),
 });
 export type DaemonStatusResult = z.infer<typeof DaemonStatusResult>;
 

@@ -1,6 +1,7 @@
 // Where the daemon keeps its per-user state, and the files through which a
 // client finds the running daemon: a state file (port + token, mode 0600) and
 // a lock that makes the daemon one instance per user.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +13,8 @@ export interface StatePaths {
   lockFile: string;
   database: string;
   logFile: string;
+  /** The metrics endpoint's bearer token (only while metrics are on). */
+  metricsTokenFile: string;
 }
 
 /** $SLURM_ML_STATE_DIR, else $XDG_STATE_HOME/slurm-ml, else ~/.local/state/slurm-ml. */
@@ -25,6 +28,7 @@ export function statePaths(env: NodeJS.ProcessEnv = process.env): StatePaths {
     lockFile: path.join(dir, 'daemon.lock'),
     database: path.join(dir, 'registry.db'),
     logFile: path.join(dir, 'daemon.log'),
+    metricsTokenFile: path.join(dir, 'metrics-token'),
   };
 }
 
@@ -45,17 +49,40 @@ export const DaemonStateFile = z.object({
 export type DaemonStateFile = z.infer<typeof DaemonStateFile>;
 
 export function writeStateFile(file: string, data: DaemonStateFile): void {
+  writePrivateFile(file, JSON.stringify(data, null, 2) + '\n');
+}
+
+/** Writes `text` to `file` atomically, 0600 from the start: a token must never be readable by others, not even briefly. */
+function writePrivateFile(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  // Created 0600 from the start: the token must never be readable by others, not even briefly.
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
   try {
     fs.fchmodSync(fd, 0o600);
-    fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
+    fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
+}
+
+/**
+ * The bearer token the metrics endpoint asks for: kept in `file` (0600) across restarts, so a
+ * Prometheus reading it with `credentials_file` keeps scraping; made anew when absent or unreadable.
+ */
+export function metricsToken(file: string): string {
+  try {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{64}$/.test(t)) {
+      fs.chmodSync(file, 0o600);
+      return t;
+    }
+  } catch {
+    // absent: made below
+  }
+  const t = randomBytes(32).toString('hex');
+  writePrivateFile(file, `${t}\n`);
+  return t;
 }
 
 export function readStateFile(file: string): DaemonStateFile | null {

@@ -130,6 +130,7 @@ async function daemonCommand(args: string[]): Promise<number> {
           `daemon running: pid ${status.pid}, version ${status.daemonVersion}, protocol ${status.protocolVersion}`,
           `  listening  127.0.0.1:${status.port}`,
           `  metrics    ${status.metrics ?? 'off'}`,
+          ...(status.metricsTokenFile ? [`  metrics token ${status.metricsTokenFile} (Authorization: Bearer, Prometheus: credentials_file)`] : []),
           `  state      ${status.stateFile}`,
           `  database   ${status.database}`,
           `  log level  ${status.logLevel}`,

@@ -130,6 +130,8 @@ describe('the endpoint is opt-in and loopback only', () => {
 describe('a scrape after real work', () => {
   const h = new CliHarness({ prefix: 'slurm-ml-metrics-', timeoutMs: 300_000, env: { SLURM_ML_METRICS_PORT: '0' } });
   let url: string;
+  /** What a Prometheus with `credentials_file: <metricsTokenFile>` sends. */
+  let auth: { headers: Record<string, string> };
   let submitted: JobInfo;
   let tracked: JobInfo;
   let untracked: JobInfo;
@@ -144,6 +146,14 @@ describe('a scrape after real work', () => {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     // Loopback only, and on its own port besides the protocol's.
     assert.deepEqual(listeningPorts(s.pid), [s.port, Number(/:(\d+)\/metrics$/.exec(url)![1])].sort((a, b) => a - b));
+    // Its bearer token in a file of the state directory, for the user alone.
+    assert.equal(s.metricsTokenFile, path.join(s.stateDir, 'metrics-token'));
+    assert.equal(fs.statSync(s.metricsTokenFile!).mode & 0o777, 0o600);
+    auth = { headers: { Authorization: `Bearer ${fs.readFileSync(s.metricsTokenFile!, 'utf8').trim()}` } };
+    const anonymous = await fetch(url);
+    assert.equal(anonymous.status, 401, 'another user of the machine reads nothing without the token');
+    assert.doesNotMatch(await anonymous.text(), /slurm_ml_/);
+    assert.match((await h.run(['daemon', 'status'])).stdout, /metrics token +\S+metrics-token/);
     await h.addLocalCluster(env);
   });
   after(() => h.close());
@@ -225,7 +235,7 @@ describe('a scrape after real work', () => {
     const est = await h.run(['estimate', h.script('estimate.sbatch', '#SBATCH --time=10\nsrun hostname'), '--cluster', 'local', '--json']);
     assert.equal(est.code, 0, est.stderr);
     const before = await h.json<HealthResult>(['health']);
-    const r = await fetch(url);
+    const r = await fetch(url, auth);
     assert.equal(r.status, 200);
     const s = parseExposition(await r.text());
     const after = await h.json<HealthResult>(['health']);
@@ -296,7 +306,7 @@ describe('a scrape after real work', () => {
       templating: { list: { name: string; type: string; query: string | { query: string } }[] };
     };
     assert.ok(dashboard.uid && dashboard.title);
-    const s = parseExposition(await (await fetch(url)).text());
+    const s = parseExposition(await (await fetch(url, auth)).text());
     const exported = new Set(s.map((x) => x.name));
     const queries = [
       ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),

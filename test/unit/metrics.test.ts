@@ -23,6 +23,7 @@ import { ClusterStore, JobStore } from '../../daemon/db/registry';
 import { ModelStore, mlflowRunUrl } from '../../daemon/db/models';
 import { parseExposition, sampleValue } from './metricsText';
 import { startHarness } from './harness';
+import { metricsToken } from '../../daemon/state';
 
 const log = createLogger(memorySink('error'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-metrics-'));
@@ -46,22 +47,52 @@ test('the metrics address: off without a port, loopback only, with an error that
   assert.throws(() => metricsAddress(undefined, '127.0.0.1'), /--metrics-host needs --metrics-port/);
 });
 
-test('the endpoint serves /metrics on loopback and nothing else; a non-loopback bind is refused', async () => {
+test('the endpoint serves /metrics on loopback, with its bearer token only, and nothing else; a non-loopback bind is refused', async () => {
   const metrics = new DaemonMetrics();
-  await assert.rejects(serveMetrics(metrics, { host: '0.0.0.0', port: 0 }, log), /refusing to serve metrics on 0\.0\.0\.0: not a loopback address/);
-  const server = await serveMetrics(metrics, { host: '127.0.0.1', port: 0 }, log);
+  const token = 'a'.repeat(64);
+  await assert.rejects(serveMetrics(metrics, { host: '0.0.0.0', port: 0 }, token, log), /refusing to serve metrics on 0\.0\.0\.0: not a loopback address/);
+  await assert.rejects(serveMetrics(metrics, { host: '127.0.0.1', port: 0 }, 'short', log), /at least 32 characters/);
+  const server = await serveMetrics(metrics, { host: '127.0.0.1', port: 0 }, token, log);
+  const auth = { headers: { Authorization: `Bearer ${token}` } };
   try {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     metrics.observeRequest('jobs/list', 'ok', 0.002);
-    const r = await fetch(server.url);
+    const r = await fetch(server.url, auth);
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const samples = parseExposition(await r.text());
     assert.equal(sampleValue(samples, 'slurm_ml_requests_total', { method: 'jobs/list', outcome: 'ok' }), 1);
-    assert.equal((await fetch(server.url.replace('/metrics', '/'))).status, 404);
-    assert.equal((await fetch(server.url, { method: 'POST' })).status, 405);
+    // Another user of the machine, without the token or with a wrong one, reads nothing.
+    for (const headers of [{} as Record<string, string>, { Authorization: `Bearer ${'b'.repeat(64)}` }, { Authorization: `Bearer ${token.slice(1)}` }, { Authorization: `Basic ${token}` }, { Authorization: token }]) {
+      const denied = await fetch(server.url, { headers });
+      assert.equal(denied.status, 401, JSON.stringify(headers));
+      assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer /);
+      assert.doesNotMatch(await denied.text(), /slurm_ml_/);
+    }
+    assert.equal((await fetch(server.url.replace('/metrics', '/'), auth)).status, 404);
+    assert.equal((await fetch(server.url, { ...auth, method: 'POST' })).status, 405);
   } finally {
     await server.close();
+  }
+});
+
+test('the metrics token is kept 0600 across restarts and made anew when its file is damaged', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-mtoken-'));
+  try {
+    const file = path.join(dir, 'metrics-token');
+    const first = metricsToken(file);
+    assert.match(first, /^[0-9a-f]{64}$/);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.equal(metricsToken(file), first, 'the same token after a restart: a Prometheus reading the file keeps scraping');
+    fs.chmodSync(file, 0o644);
+    metricsToken(file);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'a loosened mode is tightened again');
+    fs.writeFileSync(file, 'garbage');
+    const second = metricsToken(file);
+    assert.match(second, /^[0-9a-f]{64}$/);
+    assert.notEqual(second, first);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
