@@ -640,6 +640,7 @@ export class RuntimeService {
     const b = Math.floor(n * 0.85);
     const train = slice(0, a);
     const opts = { quantiles: QUANTILES, seed: 1, ...RUNTIME_TRAIN_OPTIONS };
+    this.d.log.info('runtime model: training', { cluster: cluster.name, trigger, jobs: n, trainingJobs: a });
     const model = this.d.worker ? await trainInWorker(train, opts) : trainQuantileGbdt(train, opts);
     const calibration = calibrate(model, slice(a, b), INTERVAL_CALIBRATION.target, INTERVAL_CALIBRATION.upperMisses);
     const recent = slice(b, n);

@@ -598,15 +598,24 @@ describe('fault survival', { concurrency: 1 }, () => {
       const first = await h.json<TrainOut>(['runtime', 'train', '--cluster', 'local']);
       const took = Date.now() - t0;
       t.diagnostic(`a retrain took ${took} ms (v${first.version}, ${first.jobs} jobs)`);
+      // The kill lands while the trees grow: the daemon logs when training starts (after reading
+      // sacct, which takes most of a retrain that has little new to read, so a fixed delay can miss it).
+      const log = path.join(h.stateDir, 'daemon.log');
+      const trainings = () => (fs.readFileSync(log, 'utf8').match(/runtime model: training/g) ?? []).length;
+      const before = trainings();
       const training = h.spawn(['runtime', 'train', '--cluster', 'local', '--json']);
       let err = '';
       training.stderr.on('data', (d: Buffer) => (err += d));
       const exited = new Promise<number | null>((res) => training.once('exit', (code) => res(code)));
-      await sleep(Math.max(300, took / 2));
+      const started = Date.now();
+      while (trainings() === before) {
+        assert.ok(Date.now() - started < 60_000, 'the retrain reached its training step within a minute');
+        await sleep(10);
+      }
       const pid = daemonPid()!;
       process.kill(pid, 'SIGKILL');
       const code = await exited;
-      t.diagnostic(`SIGKILLed daemon ${pid} ${Math.max(300, took / 2)} ms into a retrain; the CLI: ${err.trim()}`);
+      t.diagnostic(`SIGKILLed daemon ${pid} ${Date.now() - started} ms into a retrain, as its trees grew; the CLI: ${err.trim()}`);
       assert.equal(code, 1, 'the retrain was under way: its CLI lost the daemon');
       assert.match(err, /closed before runtime\/train was answered/);
       // A new daemon: every version the registry lists has its files; prod points at one of them.
