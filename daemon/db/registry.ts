@@ -234,6 +234,8 @@ export interface JobPatch {
   outputs?: OutputFile[] | null;
   logTail?: string | null;
   finalizedAt?: string | null;
+  /** The runtime estimate made at submit (computed while the files upload). */
+  estimate?: SubmitEstimate | null;
 }
 
 const patchColumns: Record<keyof JobPatch, string> = {
@@ -257,10 +259,11 @@ const patchColumns: Record<keyof JobPatch, string> = {
   outputs: 'outputs',
   logTail: 'log_tail',
   finalizedAt: 'finalized_at',
+  estimate: 'estimate',
 };
 
 /** Patch fields stored as JSON text. */
-const jsonColumns = new Set<keyof JobPatch>(['requested', 'metrics', 'outputs']);
+const jsonColumns = new Set<keyof JobPatch>(['requested', 'metrics', 'outputs', 'estimate']);
 /** Patch fields no client sees: changing only these sends no notification. */
 const internalColumns = new Set<keyof JobPatch>(['pollMisses', 'finalizedAt']);
 

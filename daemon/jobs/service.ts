@@ -182,8 +182,9 @@ export class JobService {
     } catch (err) {
       throw new RpcError(ErrorCode.InvalidParams, (err as Error).message);
     }
-    // What the job is expected to take, as known now (before the upload: the script is final).
-    const estimate = await this.estimateAtSubmit(cluster.name, script, req.sbatchArgs, session).catch((err: unknown) => {
+    // What the job is expected to take, as known now (the script is final), worked out while the
+    // files upload: its first use on a cluster asks the remote user name over SSH.
+    const estimated = this.estimateAtSubmit(cluster.name, script, req.sbatchArgs, session).catch((err: unknown) => {
       log.warn('no runtime estimate stored with the job', { job: id, error: (err as Error).message });
       return null;
     });
@@ -205,7 +206,7 @@ export class JobService {
         modelName: wf?.modelName ?? null,
         modelVersionId: wf?.modelVersionId ?? null,
         workflow: wf?.workflow ?? null,
-        estimate,
+        estimate: null,
       });
       this.changed(created);
       const fail = (code: number, message: string): never => {
@@ -243,6 +244,11 @@ export class JobService {
       this.changed(job);
     } finally {
       this.inFlight.delete(id);
+    }
+    const estimate = await estimated;
+    if (estimate) {
+      const withEstimate = this.d.jobs.update(id, { estimate });
+      if (withEstimate) this.changed(withEstimate);
     }
     // Paths, resources and (for arrays) the task set as SLURM resolved them.
     await this.refresh(cluster, [this.d.jobs.get(id)], session).catch((err: unknown) => log.warn('first refresh failed', { error: (err as Error).message }));
