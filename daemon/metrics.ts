@@ -9,13 +9,13 @@
 // gauges (health, connection state, jobs, budget, database size) are read at
 // scrape time from the same functions `health` and `clusters/budget` answer
 // from, so `slurm-ml health --json` and a scrape agree.
-import { timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ConnectionStatus, requests, type HealthResult } from './protocol';
 import type { Logger } from './log';
+import { tokenMatches } from './server';
 
 /** Every metric this file defines starts with this. */
 export const METRIC_PREFIX = 'slurm_ml_';
@@ -324,15 +324,6 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Whether an Authorization header carries `Bearer <token>` (compared in constant time). */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
 /**
  * Serves GET /metrics (and nothing else) on a loopback address, to requests that
  * carry `Authorization: Bearer <token>`: loopback is shared by every user of the
@@ -349,7 +340,7 @@ export async function serveMetrics(metrics: DaemonMetrics, address: MetricsAddre
       res.end('slurm-ml daemon: metrics are at /metrics\n');
       return;
     }
-    if (!bearerMatches(req.headers.authorization, token)) {
+    if (!tokenMatches(token, req.headers.authorization)) {
       res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer realm="slurm-ml metrics"' });
       res.end('slurm-ml daemon: a bearer token is needed (the file `slurm-ml daemon status` names as the metrics token)\n');
       return;
