@@ -416,9 +416,10 @@ export class RuntimeService {
         const k = served.quantiles;
         // Ascending quantiles of log runtime: p10, p50, p90.
         const p90Of = (out: Float32Array, i: number) => Math.exp(out[i * k + k - 1]!);
-        const warned = parsed.flatMap((x, i) => (limitWarnings(x.request.timeLimitSeconds, p90Of(q, i)).length > 0 ? [i] : []));
-        const suggested = new Map<number, number>();
+        const warnings = parsed.map((x, i) => limitWarnings(x.request.timeLimitSeconds, p90Of(q, i)));
+        const warned = warnings.flatMap((w, i) => (w.length > 0 ? [i] : []));
         if (warned.length > 0) {
+          // Their suggestions, as the model sees the script asking for them.
           const limits = await modelConsistentLimits(
             warned.map((i) => p90Of(q, i)),
             async (rows, at) => {
@@ -428,12 +429,11 @@ export class RuntimeService {
               return rows.map((_, j) => p90Of(out, j));
             },
           );
-          warned.forEach((i, j) => suggested.set(i, limits[j]!));
+          warned.forEach((i, j) => (warnings[i] = limitWarnings(parsed[i]!.request.timeLimitSeconds, p90Of(q, i), limits[j])));
         }
         return parsed.map((x, i) => {
           const [p10, p50, p90] = [Math.exp(q[i * k]!), Math.exp(q[i * k + 1]!), p90Of(q, i)];
-          const limit = x.request.timeLimitSeconds;
-          return { p10, p50, p90, source: 'model', modelVersion: model.version, expectedStart: null, timeLimitSeconds: limit, warnings: limitWarnings(limit, p90, suggested.get(i)), problems: problemsOf(x) };
+          return { p10, p50, p90, source: 'model', modelVersion: model.version, expectedStart: null, timeLimitSeconds: x.request.timeLimitSeconds, warnings: warnings[i]!, problems: problemsOf(x) };
         });
       } catch (err) {
         // The model cannot be served (file gone, onnxruntime missing or failing): the history still can.
