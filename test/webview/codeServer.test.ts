@@ -17,6 +17,7 @@ import { ErrorCode, JobsCancel, JobsGet, JobsList, JobsSubmit, type JobInfo } fr
 import { statePaths } from '../../daemon/state';
 import { loadClusterEnv } from '../integration/clusterEnv';
 import { launchChromium, startCodeServer, type CodeServer } from '../vscode/codeServer';
+import { until } from '../vscode/until';
 import { artifactsDir, repoRoot } from './harness';
 
 const clusterName = 'dash';
@@ -77,16 +78,6 @@ async function submit(name: string, body: string) {
       if (Date.now() > deadline || (err as { code?: number }).code !== ErrorCode.NotFound) throw err;
       await new Promise((r) => setTimeout(r, 500));
     }
-  }
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -163,7 +154,7 @@ test('Cancel and Resubmit in the detail pane act on the real cluster, through th
   assert.match(await dialog.innerText(), new RegExp(`Cancel dash-ui-cancel \\(#${job.slurmJobId}\\) on ${clusterName}\\?`));
   await page.screenshot({ path: path.join(artifactsDir, 'dashboard-code-server-cancel.png') });
   await dialog.locator('.monaco-button').filter({ hasText: 'Cancel Job' }).click();
-  await until('the row to read CANCELLED', async () => (/CANCELLED/.test(await row.innerText()) ? true : undefined));
+  await until('the row to read CANCELLED', async () => (/CANCELLED/.test(await row.innerText()) ? true : undefined), 60_000);
   assert.equal((await daemon!.rpc.request(JobsGet, { ref: job.id })).state, 'CANCELLED', 'the daemon saw SLURM cancel it');
 
   // Ended, the job can be resubmitted from the same pane.
@@ -176,7 +167,7 @@ test('Cancel and Resubmit in the detail pane act on the real cluster, through th
   const again = await until('the resubmitted job', async () => {
     const { jobs } = await daemon!.rpc.request(JobsList, { cluster: clusterName, limit: 100 });
     return jobs.find((j: JobInfo) => j.name === 'dash-ui-cancel' && j.id !== job.id && j.slurmJobId !== null);
-  });
+  }, 60_000);
   assert.notEqual(again.slurmJobId, job.slurmJobId, 'a new SLURM job');
   const newRow = d.locator(`.grid-body [role=row][data-id="${again.id}"]`);
   await newRow.waitFor({ state: 'visible', timeout: 60_000 });

@@ -6,20 +6,12 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { ClustersAdd, ErrorCode } from '../../../daemon/protocol';
 import type { SlurmMlApi } from '../../../extension/main';
+import { until } from '../until';
+
+export { until };
 
 export const env = process.env;
 export const clusterName = env.SLURM_ML_TEST_CLUSTER_NAME ?? 'slurmml';
-
-/** Polls `fn` until it returns something truthy; fails naming `what` after `ms`. */
-export async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-}
 
 /** Activates the extension, waits for its daemon and registers the test cluster (once). */
 export async function activateWithTestCluster(): Promise<SlurmMlApi> {
