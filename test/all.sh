@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
+# Every step runs on a current Node.js LTS (test/node.sh; SLURM_ML_NODE=22 for the other one).
+# shellcheck source=node.sh
+. test/node.sh
 bash test/setup.sh
 bash test/cluster/up.sh
 # A jump host and a password/keyboard-interactive sshd for the SSH tests.

@@ -5,6 +5,8 @@
 # the better one to prod and predict with it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=node.sh
+. test/node.sh
 bash test/setup.sh
 bash test/cluster/up.sh
 npm run --silent build

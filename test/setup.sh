@@ -5,11 +5,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if ((node_major < 20)); then
-  echo "slurm-ml needs Node.js >= 20 (found: $(node --version 2>/dev/null || echo none))" >&2
-  exit 1
-fi
+# A current Node.js LTS (24, or SLURM_ML_NODE=22) from npm, first in PATH.
+# shellcheck source=node.sh
+. test/node.sh
 # Native addons build with node-gyp when no prebuilt binary can be fetched.
 if ! command -v make >/dev/null || ! command -v g++ >/dev/null || ! command -v python3 >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
@@ -20,7 +18,8 @@ fi
 # backend it ships is all slurm-ml uses.
 export ONNXRUNTIME_NODE_INSTALL=skip
 stamp=node_modules/.slurm-ml-lock-hash
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+# Native modules are built for one Node ABI: a new lock file or another Node reinstalls.
+want="$(sha256sum package-lock.json | cut -d' ' -f1) node-abi-$(node -p process.versions.modules)"
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
