@@ -48,6 +48,8 @@ export interface AppOptions {
   runtimeTrainingInWorker?: boolean;
   /** Scheduled runtime retrain after this many new finished jobs (0: only on demand); default in runtime/service.ts. */
   runtimeRetrainAfterJobs?: number;
+  /** Finished jobs a runtime model needs at least (SLURM_ML_RUNTIME_MIN_JOBS). */
+  runtimeMinTrainingJobs?: number;
   /** What daemon/status reports about where the daemon lives. */
   location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null; metricsTokenFile?: () => string | null };
   /** Counted always; served only when main.ts starts the endpoint. Default: a fresh set. */
@@ -156,6 +158,7 @@ export function createApp(o: AppOptions): App {
     modelsDir: path.join(o.location.stateDir, 'runtime-models'),
     worker: o.runtimeTrainingInWorker ?? true,
     retrainAfterJobs: o.runtimeRetrainAfterJobs,
+    minTrainingJobs: o.runtimeMinTrainingJobs,
     recentJobs: (cluster) =>
       jobs.list({ cluster, limit: 200 }).flatMap((j) => {
         const at = (iso: string | null): number | undefined => (iso === null ? undefined : Math.floor(Date.parse(iso) / 1000));

@@ -13,6 +13,7 @@ import { createApp } from './app';
 import { listen, type ListeningServer } from './server';
 import { DaemonMetrics, metricsAddress, serveMetrics, type MetricsServer } from './metrics';
 import { DAEMON_VERSION } from './version';
+import { MIN_TRAINING_JOBS, MIN_TRAINING_JOBS_FLOOR } from './runtime/service';
 
 /** Exit status when another daemon already holds the lock: the caller should connect to that one. */
 export const EXIT_ALREADY_RUNNING = 3;
@@ -45,6 +46,11 @@ async function main(): Promise<void> {
   const parentPid = wholeNumber('--parent-pid', values['parent-pid'], 0);
   // Unset: the default in runtime/service.ts; 0 turns scheduled retraining off.
   const retrainAfter = env.SLURM_ML_RUNTIME_RETRAIN_AFTER === undefined ? undefined : wholeNumber('SLURM_ML_RUNTIME_RETRAIN_AFTER', env.SLURM_ML_RUNTIME_RETRAIN_AFTER, 0);
+  // Unset: MIN_TRAINING_JOBS (200); never below MIN_TRAINING_JOBS_FLOOR.
+  const minTrainingJobs = env.SLURM_ML_RUNTIME_MIN_JOBS === undefined ? undefined : wholeNumber('SLURM_ML_RUNTIME_MIN_JOBS', env.SLURM_ML_RUNTIME_MIN_JOBS, MIN_TRAINING_JOBS);
+  if (minTrainingJobs !== undefined && minTrainingJobs < MIN_TRAINING_JOBS_FLOOR) {
+    throw new Error(`SLURM_ML_RUNTIME_MIN_JOBS must be at least ${MIN_TRAINING_JOBS_FLOOR}, got "${minTrainingJobs}"`);
+  }
   // Off unless a port is given; a non-loopback host is refused here, before anything starts.
   const metricsAt = metricsAddress(values['metrics-port'] ?? env.SLURM_ML_METRICS_PORT, values['metrics-host'] ?? env.SLURM_ML_METRICS_HOST);
 
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     logSink: sink,
     pollIntervalMs,
     runtimeRetrainAfterJobs: retrainAfter,
+    runtimeMinTrainingJobs: minTrainingJobs,
     cacheDir: path.join(paths.dir, 'cache', 'models'),
     location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null, metricsTokenFile: () => (metricsServer ? paths.metricsTokenFile : null) },
     metrics,

@@ -53,6 +53,8 @@ export interface RuntimeDeps {
   onModelChanged?: (name: string) => void;
   /** Retrain on schedule when this many finished jobs were added since the latest version; 0: only on demand. */
   retrainAfterJobs?: number;
+  /** Finished jobs a runtime model needs at least (SLURM_ML_RUNTIME_MIN_JOBS); MIN_TRAINING_JOBS when not given. */
+  minTrainingJobs?: number;
   /**
    * The cluster's jobs this daemon follows or followed lately (submit, start, end in
    * epoch seconds; undefined while unknown): the user's jobs in flight for the
@@ -75,8 +77,14 @@ const RETRAIN_INGEST_MIN_MS = 30_000;
 
 export type TrainResult = { cluster: string; jobs: number; version: number; metrics: Metrics; promoted: boolean; gate: GateResult | null };
 
-/** Fewer finished jobs than this and a model would only learn noise. */
+/**
+ * Fewer finished jobs than this and a model would only learn noise. A small
+ * cluster (or a test that makes its own history) can lower it with
+ * SLURM_ML_RUNTIME_MIN_JOBS; the split below still needs a few per part.
+ */
 export const MIN_TRAINING_JOBS = 200;
+/** The least SLURM_ML_RUNTIME_MIN_JOBS may ask: 70/15/15 % of it still gives each part two or more jobs. */
+export const MIN_TRAINING_JOBS_FLOOR = 20;
 const QUANTILES = [0.1, 0.5, 0.9];
 /**
  * The served model's trees: 100 per quantile at learning rate 0.1 rather than
@@ -256,12 +264,14 @@ export class RuntimeService {
   /** After a failed scheduled check: not before this time (epoch ms). */
   private readonly retryAt = new Map<string, number>();
   private readonly retrainAfterJobs: number;
+  private readonly minTrainingJobs: number;
 
   private readonly predictor: RuntimePredictor;
 
   constructor(private readonly d: RuntimeDeps) {
     this.predictor = d.predictor ?? new RuntimePredictor(d.log);
     this.retrainAfterJobs = d.retrainAfterJobs ?? DEFAULT_RETRAIN_AFTER_JOBS;
+    this.minTrainingJobs = Math.max(MIN_TRAINING_JOBS_FLOOR, d.minTrainingJobs ?? MIN_TRAINING_JOBS);
   }
 
   /** Stops the onnxruntime worker. */
@@ -623,8 +633,8 @@ export class RuntimeService {
       throw new RpcError(ErrorCode.SlurmCommandFailed, `reading ${cluster.name}'s accounting: ${(err as Error).message}`);
     }
     const jobs = this.d.store.jobs(cluster.id);
-    if (jobs.length < MIN_TRAINING_JOBS) {
-      throw new RpcError(ErrorCode.Conflict, `${cluster.name} has ${jobs.length} finished jobs in its accounting; a runtime model needs at least ${MIN_TRAINING_JOBS}`);
+    if (jobs.length < this.minTrainingJobs) {
+      throw new RpcError(ErrorCode.Conflict, `${cluster.name} has ${jobs.length} finished jobs in its accounting; a runtime model needs at least ${this.minTrainingJobs}`);
     }
     const f = replayFeatures(jobs);
     const n = f.jobs.length;

@@ -9,12 +9,15 @@ import { ClustersPartitions, ErrorCode, RuntimeAccuracy } from '../../daemon/pro
 import { statePaths } from '../../daemon/state';
 import { loadClusterEnv } from './clusterEnv';
 import { CliHarness } from './cliHarness';
+import { ensureFinishedJobs, TEST_MIN_TRAINING_JOBS, TEST_RUNTIME_ENV } from '../cluster/history';
 
-const h = new CliHarness({ prefix: 'slurm-ml-dash-' });
+const h = new CliHarness({ prefix: 'slurm-ml-dash-', env: TEST_RUNTIME_ENV });
 let d: ConnectedDaemon;
 
 before(async () => {
   const env = loadClusterEnv();
+  // runtime/accuracy trains a model on the cluster's finished jobs: make sure there are some.
+  await ensureFinishedJobs();
   h.open();
   await h.addLocalCluster(env);
   const c = await connectToRunningDaemon({ paths: statePaths(h.env()), clientName: 'dashboard-test' });
@@ -46,11 +49,11 @@ test('clusters/partitions: every partition sinfo lists, with its node and CPU st
 test('runtime/accuracy: the model in use against the actual runtimes of finished jobs, and the baselines', async () => {
   const before = await d.rpc.request(RuntimeAccuracy, { cluster: 'local' }, { timeoutMs: 120_000 });
   if (before.modelVersion === null) assert.deepEqual(before.jobs, [], 'no model: nothing predicted');
-  // Train one (the cluster's accounting has the jobs the test suites ran).
+  // Train one on the cluster's accounting (ensureFinishedJobs made sure it has jobs).
   await h.json(['runtime', 'train', '--cluster', 'local'], 0);
   const r = await d.rpc.request(RuntimeAccuracy, { cluster: 'local', limit: 50 }, { timeoutMs: 120_000 });
   assert.ok(r.modelVersion! >= 1);
-  assert.ok(r.totalJobs >= 200, `${r.totalJobs} jobs in the stored accounting`);
+  assert.ok(r.totalJobs >= TEST_MIN_TRAINING_JOBS, `${r.totalJobs} jobs in the stored accounting`);
   assert.equal(r.jobs.length, 50);
   for (let i = 1; i < r.jobs.length; i++) assert.ok(r.jobs[i - 1]!.submitTime <= r.jobs[i]!.submitTime, 'oldest first');
   for (const j of r.jobs) {

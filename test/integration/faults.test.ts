@@ -44,12 +44,13 @@ import { ClusterStore, JobStore } from '../../daemon/db/registry';
 import { Health, JobsDidChange, JobsSubmit, JobsTasks, type JobDetail, type JobInfo } from '../../daemon/protocol';
 import type { RpcError } from '../../daemon/rpc/connection';
 import { adoptDaemonPid, daemonScript, freshStateDir, spawnDaemon, startDaemon } from './daemonProcess';
+import { ensureFinishedJobs, TEST_RUNTIME_ENV } from '../cluster/history';
 
 let env: ClusterEnv;
 let key: TestKey;
 let slow: SlowSbatch | undefined;
 const since = new Date(Date.now() - 5 * 60_000);
-const h = new CliHarness({ prefix: 'slurm-ml-faults-', timeoutMs: 120_000, maxBuffer: 64 << 20, untilTimeoutMs: 90_000 });
+const h = new CliHarness({ prefix: 'slurm-ml-faults-', env: TEST_RUNTIME_ENV, timeoutMs: 120_000, maxBuffer: 64 << 20, untilTimeoutMs: 90_000 });
 
 const submit = (name: string, body: string, sbatch: string[] = []) =>
   h.json<JobInfo>(['submit', h.script(name, body), '--cluster', 'local', ...(sbatch.length ? ['--', ...sbatch] : [])]);
@@ -141,6 +142,8 @@ before(async () => {
   env = loadClusterEnv();
   // Also applies the cluster's config (MaxArraySize for the 10,000-task array).
   await clusterUp();
+  // The retrain scenario trains a runtime model: a fresh cluster has no history for one.
+  await ensureFinishedJobs();
   h.open();
   key = new TestKey(h.work);
   await key.authorize(env.user);

@@ -7,13 +7,16 @@ import { execFileSync } from 'node:child_process';
 import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
 import { CliHarness } from './cliHarness';
 import type { JobInfo, RuntimeEstimate, RuntimeModelInfo } from '../../daemon/protocol';
+import { ensureFinishedJobs, TEST_MIN_TRAINING_JOBS, TEST_RUNTIME_ENV } from '../cluster/history';
 
-const h = new CliHarness({ prefix: 'slurm-ml-runtime-' });
+const h = new CliHarness({ prefix: 'slurm-ml-runtime-', env: TEST_RUNTIME_ENV });
 let env: ClusterEnv;
 const name = `rt-estimate-${process.pid}`;
 
 before(async () => {
   env = loadClusterEnv();
+  // `runtime train` below needs a history of finished jobs, which a fresh cluster lacks.
+  await ensureFinishedJobs();
   h.open();
   await h.addLocalCluster(env);
 });
@@ -71,7 +74,7 @@ test('a script sbatch cannot read gets a report with line and column, and exit 1
 test('runtime train learns from the cluster\'s finished jobs; the first version is used, the next is gated', async () => {
   const first = await h.json<{ version: number; jobs: number; promoted: boolean; gate: unknown; metrics: Record<string, number> }>(['runtime', 'train', '--cluster', 'local'], 0);
   assert.equal(first.version, 1);
-  assert.ok(first.jobs >= 200, `trained on ${first.jobs} jobs`);
+  assert.ok(first.jobs >= TEST_MIN_TRAINING_JOBS, `trained on ${first.jobs} jobs`);
   assert.equal(first.promoted, true);
   assert.equal(first.gate, null, 'nothing to compare the first model with');
   for (const k of ['mae_minutes', 'accuracy', 'coverage', 'p90_under_rate']) assert.equal(typeof first.metrics[k], 'number', k);

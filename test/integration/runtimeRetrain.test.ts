@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { loadClusterEnv } from './clusterEnv';
 import { CliHarness } from './cliHarness';
 import type { GateResult, JobInfo, ModelVersionInfo } from '../../daemon/protocol';
+import { ensureFinishedJobs, TEST_RUNTIME_ENV } from '../cluster/history';
 
-const h = new CliHarness({ prefix: 'slurm-ml-retrain-', env: { SLURM_ML_RUNTIME_RETRAIN_AFTER: '3' } });
+const h = new CliHarness({ prefix: 'slurm-ml-retrain-', env: { ...TEST_RUNTIME_ENV, SLURM_ML_RUNTIME_RETRAIN_AFTER: '3' } });
 
 before(async () => {
+  await ensureFinishedJobs();
   h.open();
   await h.addLocalCluster(loadClusterEnv());
 });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { format } from 'node:util';
 import * as esbuild from 'esbuild';
 import { launchChromium, repoRoot as root, startCodeServer, type CodeServer } from './codeServer';
+import { ensureFinishedJobs, TEST_RUNTIME_ENV } from '../cluster/history';
 
 const timeoutMs = Number(process.env.SLURM_ML_VSCODE_TIMEOUT_MS ?? 300_000);
 // --vsix FILE: test the packaged extension (unpacked) instead of the working tree.
@@ -40,7 +41,9 @@ async function main(): Promise<number> {
   let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   try {
-    server = await startCodeServer();
+    // The suite retrains the cluster's runtime model: the daemon needs a history of finished jobs.
+    await ensureFinishedJobs(undefined, (l) => console.log(`history: ${l}`));
+    server = await startCodeServer({ env: TEST_RUNTIME_ENV });
     let extensionPath = root;
     if (vsix) {
       // A .vsix is a zip whose extension/ folder is the installed extension.
