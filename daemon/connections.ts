@@ -1,4 +1,5 @@
-// One SSH session per cluster, kept and shared by every request and the
+// One SSH session per cluster (a local cluster: commands on this machine,
+// local/session.ts), kept and shared by every request and the
 // poller. Each connect resolves the cluster's ssh config afresh, asks a
 // person (through a client) for what a login needs, and is rationed: failed
 // attempts back off exponentially with full jitter, new connections are
@@ -20,6 +21,7 @@ import {
   type SshConfigFile,
 } from './ssh/sshConfig';
 import type { ClusterRecord } from './db/registry';
+import { LocalSession } from './local/session';
 import type { ClientSession } from './server';
 import type { Logger } from './log';
 
@@ -141,6 +143,9 @@ class Entry {
 
 export class ClusterConnections {
   private readonly entries = new Map<string, Entry>();
+  /** Local clusters' sessions (no connection to keep: "ready" from first use) and states, by name. */
+  private readonly locals = new Map<string, { id: string; session: LocalSession }>();
+  private readonly localStates = new Map<string, ConnectionState>();
   private readonly listeners = new Set<(name: string, state: ConnectionState) => void>();
   /** Start times of connection attempts and of commands, per cluster name (kept across remove/add). */
   private readonly attempts = new Map<string, number[]>();
@@ -165,6 +170,8 @@ export class ClusterConnections {
   }
 
   state(name: string): ConnectionState {
+    const local = this.localStates.get(name);
+    if (local) return local;
     return this.entries.get(name)?.state ?? { status: 'disconnected', message: null, since: new Date(0).toISOString(), retryAt: null };
   }
 
@@ -183,6 +190,7 @@ export class ClusterConnections {
    * rejects at once (SshConnectFailed) saying when the next attempt may start.
    */
   async session(cluster: ClusterRecord, req: SessionRequest = {}): Promise<RemoteSession & { hostKeyFingerprint: string | undefined }> {
+    if (cluster.kind === 'local') return this.localSession(cluster);
     const e = this.entry(cluster);
     e.waiters.push(req);
     try {
@@ -226,6 +234,11 @@ export class ClusterConnections {
   }
 
   async disconnect(name: string): Promise<void> {
+    if (this.locals.delete(name)) {
+      this.localStates.set(name, { status: 'disconnected', message: null, since: new Date().toISOString(), retryAt: null });
+      for (const l of this.listeners) l(name, this.localStates.get(name)!);
+      return;
+    }
     const e = this.entries.get(name);
     if (!e) return;
     this.entries.delete(name);
@@ -234,11 +247,40 @@ export class ClusterConnections {
   }
 
   async closeAll(): Promise<void> {
+    this.locals.clear();
     const all = [...this.entries.keys()];
     await Promise.all(all.map((n) => this.disconnect(n)));
   }
 
   // ------------------------------------------------------------ internals
+
+  /** A local cluster's session: SLURM's commands on this machine, counted in the budget like SSH commands. */
+  private localSession(cluster: ClusterRecord): RemoteSession & { hostKeyFingerprint: undefined } {
+    const name = cluster.name;
+    let l = this.locals.get(name);
+    if (!l || l.id !== cluster.id) {
+      l = { id: cluster.id, session: new LocalSession(name, this.log.child({ cluster: name })) };
+      this.locals.set(name, l);
+    }
+    if (this.localStates.get(name)?.status !== 'ready') {
+      this.localStates.set(name, { status: 'ready', message: null, since: new Date().toISOString(), retryAt: null });
+      for (const listener of this.listeners) listener(name, this.localStates.get(name)!);
+    }
+    const s = l.session;
+    return {
+      exec: (argv, opts) => {
+        stamp(this.commands, name, Date.now());
+        this.options.observer?.command(name);
+        return s.exec(argv, opts);
+      },
+      writeFile: (p, data, mode) => s.writeFile(p, data, mode),
+      mkdirp: (p) => s.mkdirp(p),
+      homeDir: () => s.homeDir(),
+      readRange: (p, offset, length) => s.readRange(p, offset, length),
+      stat: (p) => s.stat(p),
+      hostKeyFingerprint: undefined,
+    };
+  }
 
   private entry(cluster: ClusterRecord): Entry {
     let e = this.entries.get(cluster.name);

@@ -162,7 +162,8 @@ export function createHandlers(s: Services): Handlers {
     },
 
     'clusters/add'(params) {
-      const knownHostsFile = params.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
+      // A local cluster has no host key to check.
+      const knownHostsFile = params.kind === 'local' ? '' : (params.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts'));
       const c = s.clusters.add({ ...params, knownHostsFile });
       return clusterInfo(c, s.connections.state(c.name));
     },
@@ -192,7 +193,7 @@ export function createHandlers(s: Services): Handlers {
       const slurmVersion = version.code === 0 ? version.stdout.trim() || null : null;
       return {
         name: cluster.name,
-        hostKeyFingerprint: session.hostKeyFingerprint ?? 'unknown',
+        hostKeyFingerprint: cluster.kind === 'local' ? 'none (local cluster: no SSH)' : (session.hostKeyFingerprint ?? 'unknown'),
         latencyMs,
         slurmVersion,
         remoteUser: who.stdout.trim(),

@@ -133,13 +133,25 @@ const AbsolutePath = z
   .refine((p) => !p.includes('\0'), 'must not contain NUL');
 
 /**
+ * ssh: the cluster's login node, reached over SSH. local: SLURM's commands
+ * run on the daemon's own machine (a login node under Remote-SSH, a compute
+ * node in Open OnDemand, a submit host), as the daemon's user, with no shell
+ * and no SSH.
+ */
+export const ClusterKind = z.enum(['ssh', 'local']);
+export type ClusterKind = z.infer<typeof ClusterKind>;
+
+/**
  * How to reach a cluster: a Host alias from the user's ssh config
  * (`~/.ssh/config`), resolved at each connect the way `ssh ALIAS` would, or
- * explicit settings; explicit settings override what the alias gives.
+ * explicit settings; explicit settings override what the alias gives. Kind
+ * `local` takes none of them.
  */
 export const ClusterConfig = z
   .object({
     name: ClusterName,
+    /** Default ssh. */
+    kind: ClusterKind.optional(),
     /** A Host alias of the ssh config; HostName, User, Port, IdentityFile, ProxyJump... come from there. */
     sshAlias: z
       .string()
@@ -164,7 +176,11 @@ export const ClusterConfig = z
     /** Defaults to ~/.ssh/config. */
     sshConfigFile: AbsolutePath.optional(),
   })
-  .refine((c) => c.sshAlias !== undefined || c.host !== undefined, { message: 'give --host or --ssh-alias', path: ['host'] });
+  .refine((c) => c.kind === 'local' || c.sshAlias !== undefined || c.host !== undefined, { message: 'give --host or --ssh-alias (or --local)', path: ['host'] })
+  .refine(
+    (c) => c.kind !== 'local' || [c.sshAlias, c.host, c.port, c.user, c.identityFile, c.knownHostsFile, c.sshConfigFile].every((v) => v === undefined),
+    { message: 'a local cluster runs SLURM on this machine: it takes no ssh settings', path: ['kind'] },
+  );
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 
 /**
@@ -190,6 +206,8 @@ export type ConnectionState = z.infer<typeof ConnectionState>;
 export const ClusterInfo = z.object({
   id: z.uuid(),
   name: ClusterName,
+  /** ssh for daemons from before local clusters. */
+  kind: ClusterKind.default('ssh'),
   sshAlias: z.string().nullable(),
   /** As configured; null when the ssh config alias provides it. */
   host: z.string().nullable(),

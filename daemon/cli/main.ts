@@ -38,6 +38,7 @@ const USAGE = `usage: slurm-ml <command> [options]
   health [--json]                      database, clusters' SSH state, poller
   cluster add NAME --host H [--port P] --user U --identity FILE [--known-hosts FILE] [--json]
   cluster add NAME --ssh-alias ALIAS [--ssh-config FILE] [--json]   settings from ~/.ssh/config
+  cluster add NAME --local [--json]    SLURM's commands on this machine (no SSH)
   cluster list [--json]
   cluster test NAME [--json]           connect, check the host key, run a command
   cluster remove NAME
@@ -145,7 +146,8 @@ async function daemonCommand(args: string[]): Promise<number> {
 }
 
 /** `alice@login:22`, or `ssh alias hpc` when the ssh config supplies the rest. */
-function describeTarget(c: { sshAlias: string | null; user: string | null; host: string | null; port: number | null }): string {
+function describeTarget(c: { kind?: 'ssh' | 'local'; sshAlias: string | null; user: string | null; host: string | null; port: number | null }): string {
+  if (c.kind === 'local') return 'this machine (local)';
   const explicit = c.host ? `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}` : '';
   return c.sshAlias ? `ssh alias ${c.sshAlias}${explicit ? ` (${explicit})` : ''}` : explicit;
 }
@@ -164,9 +166,17 @@ async function clusterCommand(args: string[]): Promise<number> {
           'known-hosts': { type: 'string' },
           'ssh-alias': { type: 'string' },
           'ssh-config': { type: 'string' },
+          local: { type: 'boolean' },
         },
         1,
       );
+      if (values.local) {
+        const ssh = ['host', 'port', 'user', 'identity', 'known-hosts', 'ssh-alias', 'ssh-config'].filter((k) => values[k as keyof typeof values] !== undefined);
+        if (ssh.length > 0) throw new UsageError(`--local runs SLURM's commands on this machine: it takes no ${ssh.map((k) => `--${k}`).join(', ')}`);
+        const info = await withDaemon((rpc) => rpc.request(ClustersAdd, { name: need(positionals[0], 'cluster NAME'), kind: 'local' }));
+        print(values.json, info, () => `added cluster ${info.name}: this machine, SLURM's commands run here (test it: slurm-ml cluster test ${info.name})`);
+        return Exit.Ok;
+      }
       // With an ssh config alias, ssh's own settings fill in what is not given here.
       const alias = values['ssh-alias'];
       let port: number | undefined;

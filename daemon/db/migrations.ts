@@ -278,4 +278,33 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN estimate TEXT;
     `,
   },
+  {
+    version: 9,
+    name: 'local clusters',
+    // A cluster whose SLURM commands run on the daemon's own machine: no SSH
+    // settings (known_hosts_file stays '' for it). Rebuilt, as in migration 2,
+    // for the CHECK that an ssh cluster names its host or alias.
+    sql: `
+      CREATE TABLE clusters_new (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        kind             TEXT NOT NULL DEFAULT 'ssh' CHECK (kind IN ('ssh', 'local')),
+        ssh_alias        TEXT,
+        host             TEXT,
+        port             INTEGER CHECK (port IS NULL OR port BETWEEN 1 AND 65535),
+        user             TEXT,
+        identity_file    TEXT,
+        known_hosts_file TEXT NOT NULL,
+        ssh_config_file  TEXT,
+        created_at       TEXT NOT NULL,
+        removed_at       TEXT,
+        CHECK (kind = 'local' OR ssh_alias IS NOT NULL OR host IS NOT NULL)
+      );
+      INSERT INTO clusters_new (id, name, kind, ssh_alias, host, port, user, identity_file, known_hosts_file, ssh_config_file, created_at, removed_at)
+        SELECT id, name, 'ssh', ssh_alias, host, port, user, identity_file, known_hosts_file, ssh_config_file, created_at, removed_at FROM clusters;
+      DROP TABLE clusters;
+      ALTER TABLE clusters_new RENAME TO clusters;
+      CREATE UNIQUE INDEX clusters_by_name ON clusters(name) WHERE removed_at IS NULL;
+    `,
+  },
 ];

@@ -6,6 +6,7 @@ import {
   type ArraySummary,
   type ArrayTask,
   type ClusterConfig,
+  type ClusterKind,
   type JobDetail,
   type JobInfo,
   type JobKind,
@@ -22,6 +23,7 @@ import type { Db } from './database';
 export interface ClusterRecord {
   id: string;
   name: string;
+  kind: ClusterKind;
   sshAlias: string | null;
   host: string | null;
   port: number | null;
@@ -35,6 +37,7 @@ export interface ClusterRecord {
 interface ClusterRow {
   id: string;
   name: string;
+  kind: ClusterKind;
   ssh_alias: string | null;
   host: string | null;
   port: number | null;
@@ -49,6 +52,7 @@ function clusterFromRow(r: ClusterRow): ClusterRecord {
   return {
     id: r.id,
     name: r.name,
+    kind: r.kind,
     sshAlias: r.ssh_alias,
     host: r.host,
     port: r.port,
@@ -69,8 +73,8 @@ export class ClusterStore {
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO clusters (id, name, ssh_alias, host, port, user, identity_file, known_hosts_file, ssh_config_file, created_at)
-       VALUES (@id, @name, @ssh_alias, @host, @port, @user, @identity_file, @known_hosts_file, @ssh_config_file, @created_at)`,
+      `INSERT INTO clusters (id, name, kind, ssh_alias, host, port, user, identity_file, known_hosts_file, ssh_config_file, created_at)
+       VALUES (@id, @name, @kind, @ssh_alias, @host, @port, @user, @identity_file, @known_hosts_file, @ssh_config_file, @created_at)`,
     );
     this.byNameStmt = db.prepare('SELECT * FROM clusters WHERE name = ? AND removed_at IS NULL');
     this.byIdStmt = db.prepare('SELECT * FROM clusters WHERE id = ?');
@@ -85,6 +89,7 @@ export class ClusterStore {
     const row: ClusterRow = {
       id: randomUUID(),
       name: config.name,
+      kind: config.kind ?? 'ssh',
       ssh_alias: config.sshAlias ?? null,
       host: config.host ?? null,
       port: config.port ?? null,

@@ -42,6 +42,7 @@ function firstLine(s: string): string {
 }
 
 export function clusterTarget(c: ClusterInfo): string {
+  if (c.kind === 'local') return 'this machine (SLURM commands run here, no SSH)';
   if (c.sshAlias) return `ssh alias ${c.sshAlias}${c.host ? ` (host ${c.host})` : ''}`;
   return `${c.user ? `${c.user}@` : ''}${c.host ?? '?'}${c.port && c.port !== 22 ? `:${c.port}` : ''}`;
 }
@@ -50,11 +51,9 @@ export function clusterTooltip(c: ClusterInfo, budget: ClusterBudget | undefined
   const lines = [`${c.name}: ${clusterTarget(c)}`, `connection: ${c.connection.status}${c.connection.message ? ` (${c.connection.message})` : ''}`];
   if (c.connection.retryAt) lines.push(`next attempt: ${c.connection.retryAt}`);
   if (budget) {
-    lines.push(
-      `SLURM commands in the last minute: ${budget.commandsLastMinute}`,
-      `new SSH connections in the last minute: ${budget.connectionsLastMinute} of ${budget.connectionsPerMinuteCap}`,
-      `poll interval: ${Math.round(budget.pollIntervalMs / 1000)} s${budget.paused ? ` (paused: ${budget.paused})` : ''}`,
-    );
+    lines.push(`SLURM commands in the last minute: ${budget.commandsLastMinute}`);
+    if (c.kind !== 'local') lines.push(`new SSH connections in the last minute: ${budget.connectionsLastMinute} of ${budget.connectionsPerMinuteCap}`);
+    lines.push(`poll interval: ${Math.round(budget.pollIntervalMs / 1000)} s${budget.paused ? ` (paused: ${budget.paused})` : ''}`);
   }
   return lines.join('\n');
 }

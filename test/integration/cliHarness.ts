@@ -8,7 +8,7 @@
 //   before(async () => { env = loadClusterEnv(); await h.open(); await h.addLocalCluster(env); });
 //   after(() => h.close());
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -38,6 +38,13 @@ export interface CliHarnessOptions {
   timeoutMs?: number;
   /** Default time limit of `until`; 120 s when unset. */
   untilTimeoutMs?: number;
+  /**
+   * Run the CLI as this user (the harness runs as root), from an installed
+   * copy (stageInstall in localInstall.ts), with a clean environment: HOME,
+   * a PATH of the system's directories, the state directory. The work
+   * directory is given to the user.
+   */
+  asUser?: { user: string; home: string; install: string };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,6 +57,7 @@ export class CliHarness {
   /** Creates the work directory (the state directory is `<work>/state`). */
   open(): void {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), this.opts.prefix));
+    if (this.opts.asUser) execFileSync('chown', [this.opts.asUser.user, this.dir]);
   }
 
   get isOpen(): boolean {
@@ -67,17 +75,29 @@ export class CliHarness {
 
   /** The CLI's environment: its own state directory, polling every second. */
   env(): NodeJS.ProcessEnv {
-    return { ...process.env, ...this.opts.env, SLURM_ML_STATE_DIR: this.stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' };
+    const own = { ...this.opts.env, SLURM_ML_STATE_DIR: this.stateDir, SLURM_ML_POLL_INTERVAL_MS: '1000' };
+    if (!this.opts.asUser) return { ...process.env, ...own };
+    const u = this.opts.asUser;
+    return { HOME: u.home, USER: u.user, LOGNAME: u.user, PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', TMPDIR: '/tmp', ...own };
+  }
+
+  /** The program and arguments that run the CLI with `args`. */
+  private command(args: string[]): [string, string[]] {
+    const u = this.opts.asUser;
+    if (!u) return [process.execPath, [cliPath, ...args]];
+    const env = Object.entries(this.env()).map(([k, v]) => `${k}=${v ?? ''}`);
+    return ['runuser', ['-u', u.user, '--', 'env', '-i', ...env, path.join(u.install, 'node'), path.join(u.install, 'bin', 'slurm-ml'), ...args]];
   }
 
   /** Runs the CLI to its end; a non-zero exit is `code` (1 when killed or timed out), never a rejection. */
   run(args: string[], timeoutMs = this.opts.timeoutMs ?? 180_000): Promise<CliResult> {
     return new Promise((resolve) => {
+      const [file, argv] = this.command(args);
       execFile(
-        process.execPath,
-        [cliPath, ...args],
+        file,
+        argv,
         {
-          env: this.env(),
+          env: this.opts.asUser ? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } : this.env(),
           timeout: timeoutMs,
           ...(this.opts.cwdIsWork ? { cwd: this.work } : {}),
           ...(this.opts.maxBuffer !== undefined ? { maxBuffer: this.opts.maxBuffer } : {}),
@@ -92,8 +112,9 @@ export class CliHarness {
 
   /** Starts the CLI with stdout and stderr piped, for tests that watch or signal it. */
   spawn(args: string[]): ChildProcessByStdio<null, Readable, Readable> {
-    return spawn(process.execPath, [cliPath, ...args], {
-      env: this.env(),
+    const [file, argv] = this.command(args);
+    return spawn(file, argv, {
+      env: this.opts.asUser ? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } : this.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(this.opts.cwdIsWork ? { cwd: this.work } : {}),
     });
@@ -111,6 +132,7 @@ export class CliHarness {
   script(name: string, body: string): string {
     const file = path.join(this.work, name);
     fs.writeFileSync(file, `#!/bin/bash\n${body}\n`);
+    if (this.opts.asUser) execFileSync('chown', [this.opts.asUser.user, file]);
     return file;
   }
 

@@ -136,10 +136,13 @@ test('cluster connection states read as what to expect', () => {
   assert.equal(connectionDescription(c('waiting-for-user'), now), 'waiting for your answer');
   assert.equal(connectionDescription(c('failed', { message: 'host key for cluster hpc changed\nremove it with ssh-keygen -R' }), now), 'failed: host key for cluster hpc changed');
   assert.equal(connectionIcon(c('ready')).id, 'vm-active');
-  const info: ClusterInfo = { id: '00000000-0000-4000-8000-000000000001', name: 'hpc', sshAlias: null, host: 'login', port: 2222, user: 'u', identityFile: null, knownHostsFile: '/k', sshConfigFile: null, createdAt: '2026-01-01T00:00:00Z', connection: c('ready') };
+  const info: ClusterInfo = { id: '00000000-0000-4000-8000-000000000001', name: 'hpc', kind: 'ssh', sshAlias: null, host: 'login', port: 2222, user: 'u', identityFile: null, knownHostsFile: '/k', sshConfigFile: null, createdAt: '2026-01-01T00:00:00Z', connection: c('ready') };
   const tip = clusterTooltip(info, { name: 'hpc', commandsLastMinute: 4, connectionsLastMinute: 1, connectionsPerMinuteCap: 2, pollIntervalMs: 30_000, lastPollAt: null, nextPollAt: null, paused: null });
   assert.match(tip, /u@login:2222/);
   assert.match(tip, /new SSH connections in the last minute: 1 of 2/);
+  const local = clusterTooltip({ ...info, kind: 'local', host: null, port: null, user: null, knownHostsFile: '' }, { name: 'hpc', commandsLastMinute: 4, connectionsLastMinute: 0, connectionsPerMinuteCap: 2, pollIntervalMs: 30_000, lastPollAt: null, nextPollAt: null, paused: null });
+  assert.match(local, /^hpc: this machine/);
+  assert.doesNotMatch(local, /SSH connections/, 'a local cluster opens no SSH connection');
 });
 
 test('model versions show alias badges and a headline metric; metrics go in the tooltip', () => {

@@ -203,7 +203,7 @@ describe('the runner with a fake cluster', () => {
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
   const cluster: ClusterRecord = {
-    id: 'c1', name: 'hpc', sshAlias: null, host: 'h', port: 22, user: 'u', identityFile: null, knownHostsFile: '/kh', sshConfigFile: null, createdAt: '',
+    id: 'c1', name: 'hpc', kind: 'ssh', sshAlias: null, host: 'h', port: 22, user: 'u', identityFile: null, knownHostsFile: '/kh', sshConfigFile: null, createdAt: '',
   };
 
   function runner(v: ModelVersionInfo, remote: Buffer, opts: { statSize?: number; clusterGone?: boolean } = {}) {
