@@ -17,6 +17,7 @@ import { RpcError } from './rpc/connection';
 import { databaseSizeBytes, schemaVersion, type Db } from './db/database';
 import type { ClusterRecord, ClusterStore, JobStore } from './db/registry';
 import type { ClusterConnections } from './connections';
+import { LocalSession } from './local/session';
 import type { JobService } from './jobs/service';
 import type { Poller } from './jobs/poller';
 import type { ModelStore } from './db/models';
@@ -205,6 +206,24 @@ export function createHandlers(s: Services): Handlers {
       const wasConnected = s.connections.state(cluster.name).status !== 'disconnected';
       await s.connections.disconnect(cluster.name);
       return { name: cluster.name, wasConnected };
+    },
+
+    async 'clusters/detectLocal'(_params, ctx) {
+      const host = os.hostname();
+      let user = 'unknown';
+      try {
+        user = os.userInfo().username;
+      } catch {
+        /* no passwd entry */
+      }
+      try {
+        const r = await new LocalSession('this machine', ctx.log).exec(['sinfo', '--version'], { timeoutMs: 15_000 });
+        const out = r.stdout.trim();
+        if (r.code === 0 && /^slurm/i.test(out)) return { available: true, slurmVersion: out.split('\n')[0]!, host, user, why: null };
+        return { available: false, slurmVersion: null, host, user, why: (r.stderr || r.stdout).trim().split('\n')[0] || `sinfo --version exited ${r.code}` };
+      } catch (err) {
+        return { available: false, slurmVersion: null, host, user, why: (err as Error).message };
+      }
     },
 
     'jobs/submit'(params, ctx) {

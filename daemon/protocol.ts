@@ -467,6 +467,26 @@ export const ClustersTest = request('clusters/test', z.object({ name: ClusterNam
 /** Client -> daemon: close the cluster's SSH connection now; the next command (or poll, while jobs are followed) opens a new one. */
 export const ClustersDisconnect = request('clusters/disconnect', z.object({ name: ClusterName }), z.object({ name: ClusterName, wasConnected: z.boolean() }));
 
+/**
+ * Client -> daemon: whether SLURM's commands are on the daemon's own machine
+ * (`sinfo --version` answers), so it can be added as a cluster of kind
+ * local: what the editor offers on first start under Remote-SSH or in Open
+ * OnDemand. `slurmVersion` is what sinfo printed ("slurm 23.11.4"); `why`
+ * says what failed when it is not available.
+ */
+export const ClustersDetectLocal = request(
+  'clusters/detectLocal',
+  z.object({}),
+  z.object({
+    available: z.boolean(),
+    slurmVersion: z.string().nullable(),
+    /** This machine's name and the daemon's user: what a local cluster runs as. */
+    host: z.string(),
+    user: z.string(),
+    why: z.string().nullable(),
+  }),
+);
+
 /** Client -> daemon: upload a script and submit it with sbatch. */
 export const JobsSubmit = request(
   'jobs/submit',
@@ -1146,6 +1166,7 @@ export const requests = {
   [ClustersRemove.method]: ClustersRemove,
   [ClustersTest.method]: ClustersTest,
   [ClustersDisconnect.method]: ClustersDisconnect,
+  [ClustersDetectLocal.method]: ClustersDetectLocal,
   [JobsSubmit.method]: JobsSubmit,
   [JobsList.method]: JobsList,
   [JobsGet.method]: JobsGet,

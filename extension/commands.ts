@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   ClustersAdd,
+  ClustersDetectLocal,
   ClustersDisconnect,
   ClustersTest,
   ErrorCode,
@@ -193,16 +194,24 @@ export function registerCommands(context: vscode.ExtensionContext, s: Services):
   // ------------------------------------------------------------ clusters
   withDaemon('slurmMl.addCluster', async () => {
     const total = 3;
+    // Asked at once, answered while the name is typed: is SLURM on the daemon's own machine?
+    const here = s.daemon.request(ClustersDetectLocal, {}, { timeoutMs: 30_000 }).catch(() => undefined);
     const name = await input({ title: 'Add Cluster', prompt: 'A name for the cluster (used in commands and views)', step: 1, totalSteps: total, validate: validateClusterName });
+    const local = await here;
     const how = await pick(
       [
+        ...(local?.available
+          ? [{ label: `This machine (${local.slurmVersion})`, description: `SLURM's commands run here on ${local.host} as ${local.user}: no SSH`, value: 'local' as const }]
+          : []),
         { label: 'SSH alias', description: 'a Host entry of ~/.ssh/config (HostName, User, IdentityFile, ProxyJump… come from there)', value: 'alias' as const },
         { label: 'Host, user and key', description: 'give the login node, user and private key', value: 'host' as const },
       ],
       { title: 'Add Cluster (2/3): how to reach it' },
     );
     let config: ClusterConfig;
-    if (how.value === 'alias') {
+    if (how.value === 'local') {
+      config = { name, kind: 'local' };
+    } else if (how.value === 'alias') {
       const sshAlias = await input({ title: 'Add Cluster', prompt: 'The Host alias in ~/.ssh/config', step: 3, totalSteps: total, validate: (t) => validateClusterField('sshAlias', t) });
       config = { name, sshAlias };
     } else {

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { registerClusterSettings } from './clusterSettings';
 import { registerCommands } from './commands';
 import { registerDashboard } from './dashboard';
+import { registerLocalOffer } from './localOffer';
 import { DaemonConnection } from './daemon';
 import { EditorEstimates, estimateSelector } from './estimates';
 import { SbatchEditing, sbatchEditingSelector } from './sbatchEditing';
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
       vscode.languages.registerCodeActionsProvider(estimateSelector, estimates, { providedCodeActionKinds: EditorEstimates.fixKinds }),
       sbatchEditing,
       registerClusterSettings(daemon, clusters, log),
+      registerLocalOffer(context, daemon, clusters, log),
       vscode.languages.registerCompletionItemProvider(sbatchEditingSelector, sbatchEditing, ...SbatchEditing.triggerCharacters),
       vscode.languages.registerHoverProvider(sbatchEditingSelector, sbatchEditing),
       vscode.window.createTreeView('slurmMl.clusters', { treeDataProvider: clusters, showCollapseAll: false }),

@@ -62,3 +62,11 @@ export function clusterTooltip(c: ClusterInfo, budget: ClusterBudget | undefined
 export function clusterContextValue(c: ClusterInfo): string {
   return `cluster.${c.connection.status}`;
 }
+
+/** A cluster name for this machine: its short host name where that is a valid, unused name, else "local". */
+export function localClusterName(host: string, taken: readonly string[]): string {
+  const short = host.split('.')[0] ?? '';
+  const base = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(short) ? short : 'local';
+  if (!taken.includes(base)) return base;
+  for (let i = 2; ; i++) if (!taken.includes(`${base}-${i}`)) return `${base}-${i}`;
+}

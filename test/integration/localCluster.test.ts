@@ -13,7 +13,9 @@ import { loadClusterEnv, type ClusterEnv } from './clusterEnv';
 import { CliHarness, repoRoot } from './cliHarness';
 import { stageInstall } from './localInstall';
 import { sshdLogFile } from './faultKit';
-import type { ClusterInfo, JobDetail, JobInfo } from '../../daemon/protocol';
+import { ClustersDetectLocal, type ClusterInfo, type JobDetail, type JobInfo } from '../../daemon/protocol';
+import { connectToRunningDaemon } from '../../daemon/client';
+import { statePaths } from '../../daemon/state';
 
 let env: ClusterEnv;
 let install: string;
@@ -53,6 +55,20 @@ test('cluster add --local: this machine, as the daemon\'s own user, with the SLU
   assert.match(t.hostKeyFingerprint, /no SSH/);
   const { clusters } = await h.json<{ clusters: ClusterInfo[] }>(['cluster', 'list']);
   assert.deepEqual(clusters.map((c) => [c.name, c.kind, c.connection.status]), [['here', 'local', 'ready']]);
+});
+
+test('the daemon finds SLURM on its own machine: what the editor offers on first start', async () => {
+  const d = await connectToRunningDaemon({ paths: statePaths({ SLURM_ML_STATE_DIR: h.stateDir }), clientName: 'local-kind-test' });
+  assert.ok(d, 'the CLI left its daemon running');
+  try {
+    const here = await d.rpc.request(ClustersDetectLocal, {}, { timeoutMs: 30_000 });
+    assert.deepEqual(
+      { available: here.available, slurmVersion: here.slurmVersion, user: here.user, why: here.why },
+      { available: true, slurmVersion: execFileSync('sinfo', ['--version'], { encoding: 'utf8' }).trim(), user: env.user, why: null },
+    );
+  } finally {
+    d.rpc.close();
+  }
 });
 
 test('a job is submitted from a private run directory, followed to its end, and its log read', async () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClusterInfo, JobInfo, ModelVersionInfo, TemplateVariable } from '../../daemon/protocol';
-import { clusterTooltip, connectionDescription, connectionIcon } from '../../extension/model/clusters';
+import { clusterTooltip, connectionDescription, connectionIcon, localClusterName } from '../../extension/model/clusters';
 import { clustersToAdd, readClusterSettings } from '../../extension/model/clusterSettings';
 import { validateClusterField, validateClusterName, validatePort, validateVariable, variableValue } from '../../extension/model/inputs';
 import { countJobs, formatElapsed, groupJobs, jobContextValue, jobDescription, jobEndNotice, stateIcon } from '../../extension/model/jobs';
@@ -193,4 +193,10 @@ test('slurmMl.clusters: valid entries kept, bad ones named with their field, dup
   assert.deepEqual(readClusterSettings(undefined), { valid: [], problems: [] });
   assert.deepEqual(readClusterSettings({ name: 'x' }).problems, ['slurmMl.clusters must be a list of clusters']);
   assert.deepEqual(clustersToAdd(r.valid, ['hpc']).map((c) => c.name), ['lab']);
+});
+
+test('this machine as a cluster is named after its short host name, unless that is taken or not a valid name', () => {
+  assert.equal(localClusterName('login1.hpc.example.edu', []), 'login1');
+  assert.equal(localClusterName('login1.hpc.example.edu', ['login1', 'login1-2']), 'login1-3');
+  assert.equal(localClusterName('_weird host', []), 'local');
 });
