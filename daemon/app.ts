@@ -51,7 +51,16 @@ export interface AppOptions {
   /** Finished jobs a runtime model needs at least (SLURM_ML_RUNTIME_MIN_JOBS). */
   runtimeMinTrainingJobs?: number;
   /** What daemon/status reports about where the daemon lives. */
-  location: { stateDir: string; stateFile: string; port: () => number; startedAt: string; metricsUrl?: () => string | null; metricsTokenFile?: () => string | null };
+  location: {
+    stateDir: string;
+    stateFile: string;
+    port: () => number;
+    startedAt: string;
+    metricsUrl?: () => string | null;
+    metricsTokenFile?: () => string | null;
+    /** Where the registry is kept: the state directory's filesystem and the journal chosen for it. */
+    storage?: { filesystem: string; journal: 'wal' | 'delete' };
+  };
   /** Counted always; served only when main.ts starts the endpoint. Default: a fresh set. */
   metrics?: DaemonMetrics;
   requestShutdown: () => void;
@@ -149,6 +158,9 @@ export function createApp(o: AppOptions): App {
     connections: dispatcher?.connectionCount ?? 0,
     metrics: o.location.metricsUrl?.() ?? null,
     metricsTokenFile: o.location.metricsTokenFile?.() ?? null,
+    host: os.hostname(),
+    stateFilesystem: o.location.storage?.filesystem ?? null,
+    registryJournal: o.location.storage?.journal ?? null,
   });
   const runtime = new RuntimeService({
     clusters,

@@ -3,12 +3,14 @@
 // runs. Imports no native module, so the extension can use it.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import WebSocket from 'ws';
 import type { z } from 'zod';
 import { ErrorCode, Initialize, PROTOCOL_VERSION, SshPrompt } from './protocol';
 import { RpcConnection, RpcError, describeZodError } from './rpc/connection';
 import { webSocketTransport } from './rpc/transport';
 import { ensureStateDir, isProcessAlive, readStateFile, type DaemonStateFile, type StatePaths } from './state';
+import { holderAlive, readLock, runningElsewhereMessage } from './lock';
 
 export interface ConnectedDaemon {
   rpc: RpcConnection;
@@ -49,9 +51,26 @@ export function servePrompts(rpc: RpcConnection, prompt: (request: SshPromptPara
   });
 }
 
+/**
+ * Throws when the state directory's daemon runs on another machine (a home
+ * shared by login nodes): its port is on that machine's loopback, and a
+ * second daemon here must not open the same registry.
+ */
+export function assertNotRunningElsewhere(paths: StatePaths): void {
+  const holder = readLock(paths.lockFile);
+  if (holder && holder.host !== os.hostname() && holderAlive(holder)) {
+    throw new RpcError(ErrorCode.Conflict, runningElsewhereMessage(holder, paths.lockFile));
+  }
+}
+
 /** Connects to the daemon named by the state file; null if none is running. */
 export async function connectToRunningDaemon(opts: ConnectOptions): Promise<ConnectedDaemon | null> {
   const state = readStateFile(opts.paths.stateFile);
+  if (state?.host !== undefined && state.host !== os.hostname()) {
+    // Another machine's daemon: not reachable from here, and its pid means nothing here.
+    assertNotRunningElsewhere(opts.paths);
+    return null;
+  }
   if (!state || !isProcessAlive(state.pid)) return null;
   const ws = new WebSocket(`ws://127.0.0.1:${state.port}/`, {
     headers: { Authorization: `Bearer ${state.token}` },
@@ -99,8 +118,9 @@ export interface StartOptions extends ConnectOptions {
   startTimeoutMs?: number;
 }
 
-/** The exit status daemon/main.ts uses when another daemon holds the lock. */
+/** The exit statuses daemon/main.ts uses when another daemon holds the lock: here, and on another machine. */
 const EXIT_ALREADY_RUNNING = 3;
+const EXIT_RUNNING_ELSEWHERE = 4;
 
 function logTail(file: string, lines = 15): string {
   try {
@@ -125,6 +145,7 @@ export function daemonEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export async function connectOrStartDaemon(opts: StartOptions): Promise<ConnectedDaemon> {
   const running = await connectToRunningDaemon(opts);
   if (running) return running;
+  assertNotRunningElsewhere(opts.paths);
   ensureStateDir(opts.paths.dir);
   if (!fs.existsSync(opts.daemonScript)) {
     throw new RpcError(ErrorCode.InternalError, `the daemon is not built: ${opts.daemonScript} is missing (run \`npm run build\`)`);
@@ -143,6 +164,10 @@ export async function connectOrStartDaemon(opts: StartOptions): Promise<Connecte
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
+    if (exited === EXIT_RUNNING_ELSEWHERE) {
+      // Lost a race with a daemon starting on another machine.
+      assertNotRunningElsewhere(opts.paths);
+    }
     if (exited !== undefined && exited !== EXIT_ALREADY_RUNNING) {
       throw new RpcError(ErrorCode.InternalError, `the daemon exited at start (status ${exited}); its log ${opts.paths.logFile} ends with:\n${logTail(opts.paths.logFile)}`);
     }

@@ -3,12 +3,15 @@
 // and shuts down cleanly on SIGTERM/SIGINT or when its parent goes away.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LogLevel, PROTOCOL_VERSION } from './protocol';
 import { createLogger, type LogSink } from './log';
-import { acquireLock, AlreadyRunningError, ensureStateDir, metricsToken, statePaths, writeStateFile } from './state';
+import { ensureStateDir, metricsToken, statePaths, writeStateFile } from './state';
+import { acquireLock, AlreadyRunningError, RunningElsewhereError } from './lock';
 import { openDatabase } from './db/database';
+import { filesystemOf } from './db/filesystem';
 import { createApp } from './app';
 import { listen, type ListeningServer } from './server';
 import { DaemonMetrics, metricsAddress, serveMetrics, type MetricsServer } from './metrics';
@@ -17,6 +20,8 @@ import { MIN_TRAINING_JOBS, MIN_TRAINING_JOBS_FLOOR } from './runtime/service';
 
 /** Exit status when another daemon already holds the lock: the caller should connect to that one. */
 export const EXIT_ALREADY_RUNNING = 3;
+/** The state directory's daemon runs on another machine (a shared home): this one must not start. */
+export const EXIT_RUNNING_ELSEWHERE = 4;
 
 function wholeNumber(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === '') return fallback;
@@ -60,16 +65,30 @@ async function main(): Promise<void> {
   ensureStateDir(paths.dir);
   let lock: ReturnType<typeof acquireLock>;
   try {
-    lock = acquireLock(paths.lockFile);
+    lock = acquireLock(paths.lockFile, {
+      // Another daemon took the lock over (this one's heartbeat stalled past LOCK_STALE_MS): two must never write one registry.
+      onLost: (holder) => {
+        log.error('the daemon lock was taken over; stopping', { lockFile: paths.lockFile, holderHost: holder?.host, holderPid: holder?.pid });
+        stopAndExit('lock lost');
+      },
+    });
   } catch (err) {
     if (err instanceof AlreadyRunningError) {
       log.warn('not starting: another daemon runs', { otherPid: err.pid });
       process.exit(EXIT_ALREADY_RUNNING);
     }
+    if (err instanceof RunningElsewhereError) {
+      log.error(`not starting: ${err.message}`, { otherHost: err.holder.host, otherPid: err.holder.pid });
+      process.exit(EXIT_RUNNING_ELSEWHERE);
+    }
     throw err;
   }
 
-  const db = openDatabase(paths.database);
+  // WAL does not work over a network filesystem (a home on NFS or Lustre): the rollback journal does.
+  const filesystem = filesystemOf(paths.dir);
+  const journal = filesystem.network ? 'delete' : 'wal';
+  const db = openDatabase(paths.database, undefined, { journalMode: journal });
+  log.info('registry', { database: paths.database, filesystem: filesystem.type, mountPoint: filesystem.mountPoint, journal });
   const token = randomBytes(32).toString('hex');
   const startedAt = new Date().toISOString();
   let server: ListeningServer | undefined;
@@ -104,7 +123,7 @@ async function main(): Promise<void> {
     runtimeRetrainAfterJobs: retrainAfter,
     runtimeMinTrainingJobs: minTrainingJobs,
     cacheDir: path.join(paths.dir, 'cache', 'models'),
-    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null, metricsTokenFile: () => (metricsServer ? paths.metricsTokenFile : null) },
+    location: { stateDir: paths.dir, stateFile: paths.stateFile, port: () => server?.port ?? 0, startedAt, metricsUrl: () => metricsServer?.url ?? null, metricsTokenFile: () => (metricsServer ? paths.metricsTokenFile : null), storage: { filesystem: filesystem.type, journal } },
     metrics,
     requestShutdown: () => stopAndExit('shutdown request'),
   });
@@ -127,7 +146,7 @@ async function main(): Promise<void> {
     lock.release();
     process.exit(1);
   }
-  writeStateFile(paths.stateFile, { pid: process.pid, port: server.port, token, protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, startedAt });
+  writeStateFile(paths.stateFile, { pid: process.pid, port: server.port, token, protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, startedAt, host: os.hostname() });
   log.info('listening', { host: '127.0.0.1', port: server.port, stateFile: paths.stateFile, database: paths.database, pollIntervalMs });
   app.poller.start();
 

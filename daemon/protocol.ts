@@ -406,6 +406,15 @@ export const DaemonStatusResult = z.object({
   metrics: z.string().nullable(),
   /** The file holding the bearer token the metrics endpoint asks for (Prometheus: `credentials_file`), or null when metrics are off. */
   metricsTokenFile: z.string().nullable().default(null),
+  /** The machine the daemon runs on (a state directory shared by login nodes holds one daemon); null from older daemons. */
+  host: z.string().nullable().default(null),
+  /**
+   * The filesystem of the state directory (`ext4`, `nfs4`, `lustre`…) and the
+   * registry's SQLite journal: `wal`, or `delete` on a network filesystem,
+   * where WAL does not work. Null from older daemons.
+   */
+  stateFilesystem: z.string().nullable().default(null),
+  registryJournal: z.enum(['wal', 'delete']).nullable().default(null),
 });
 export type DaemonStatusResult = z.infer<typeof DaemonStatusResult>;
 

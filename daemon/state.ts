@@ -1,6 +1,7 @@
 // Where the daemon keeps its per-user state, and the files through which a
-// client finds the running daemon: a state file (port + token, mode 0600) and
-// a lock that makes the daemon one instance per user.
+// client finds the running daemon: a state file (host, port + token, mode
+// 0600). The lock that makes the daemon one instance per state directory is
+// lock.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,6 +46,8 @@ export const DaemonStateFile = z.object({
   protocolVersion: z.number().int(),
   daemonVersion: z.string(),
   startedAt: z.string(),
+  /** The machine the daemon runs on: its port is on that machine's loopback (absent from older daemons: this one). */
+  host: z.string().optional(),
 });
 export type DaemonStateFile = z.infer<typeof DaemonStateFile>;
 
@@ -115,64 +118,4 @@ export function isProcessAlive(pid: number): boolean {
     // No /proc (not Linux): kill(0) said it exists.
     return true;
   }
-}
-
-export class AlreadyRunningError extends Error {
-  constructor(readonly pid: number) {
-    super(`a slurm-ml daemon is already running for this user (pid ${pid})`);
-  }
-}
-
-export interface Lock {
-  release(): void;
-}
-
-/** An exclusive lock file holding our pid; a lock left by a dead process is taken over. */
-export function acquireLock(lockFile: string): Lock {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const fd = fs.openSync(lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      let released = false;
-      return {
-        release() {
-          if (released) return;
-          released = true;
-          try {
-            if (fs.readFileSync(lockFile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lockFile);
-          } catch {
-            /* already gone */
-          }
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder = NaN;
-    try {
-      holder = Number.parseInt(fs.readFileSync(lockFile, 'utf8').trim(), 10);
-    } catch {
-      continue; // removed meanwhile; try again
-    }
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
-      throw new AlreadyRunningError(holder);
-    }
-    if (!Number.isInteger(holder)) {
-      // A lock being written right now has no pid yet; give its writer a moment.
-      const age = Date.now() - fs.statSync(lockFile).mtimeMs;
-      if (age < 2000) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-        continue;
-      }
-    }
-    // Stale: its process is gone. Remove it only if it still names that process.
-    try {
-      const again = fs.readFileSync(lockFile, 'utf8').trim();
-      if (!Number.isInteger(holder) || again === String(holder)) fs.unlinkSync(lockFile);
-    } catch {
-      /* someone else removed it */
-    }
-  }
-  throw new Error(`could not take the daemon lock ${lockFile}`);
 }

@@ -6,10 +6,13 @@ import { migrations as allMigrations, type Migration } from './migrations';
 
 export type Db = Database.Database;
 
-export function openDatabase(file: string, migrations: readonly Migration[] = allMigrations): Db {
+/** wal: the default; delete: SQLite's rollback journal, for a registry on a network filesystem (filesystem.ts). */
+export type JournalMode = 'wal' | 'delete';
+
+export function openDatabase(file: string, migrations: readonly Migration[] = allMigrations, opts: { journalMode?: JournalMode } = {}): Db {
   const db = new Database(file);
   try {
-    if (file !== ':memory:') db.pragma('journal_mode = WAL');
+    if (file !== ':memory:') db.pragma(`journal_mode = ${opts.journalMode === 'delete' ? 'DELETE' : 'WAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db, migrations);

@@ -34,7 +34,8 @@ take_lock # fd 9: daemons are started with 9>&- so they do not inherit it
 PKGS=(munge slurmctld slurmd slurm-client slurmdbd slurm-wlm-basic-plugins
   slurm-wlm-mysql-plugin mariadb-server mariadb-client openssh-server openssh-client
   python3-numpy python3-sklearn python3-onnx # python3-*: the sample ML project test/demo/ml
-  libpam-google-authenticator) # one-time codes (TOTP) for test/integration/security.test.ts
+  libpam-google-authenticator # one-time codes (TOTP) for test/integration/security.test.ts
+  sshfs) # a network filesystem (FUSE over the test sshd) for test/integration/sharedHome.test.ts
 missing=()
 for p in "${PKGS[@]}"; do
   [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")

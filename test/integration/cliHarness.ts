@@ -45,6 +45,8 @@ export interface CliHarnessOptions {
    * directory is given to the user.
    */
   asUser?: { user: string; home: string; install: string };
+  /** The state directory, instead of `<work>/state` (e.g. on another filesystem). */
+  stateDir?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,7 +72,7 @@ export class CliHarness {
   }
 
   get stateDir(): string {
-    return path.join(this.work, 'state');
+    return this.opts.stateDir ?? path.join(this.work, 'state');
   }
 
   /** The CLI's environment: its own state directory, polling every second. */

@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireLock, AlreadyRunningError, ensureStateDir, readStateFile, statePaths, writeStateFile } from '../../daemon/state';
+import { ensureStateDir, readStateFile, statePaths, writeStateFile } from '../../daemon/state';
+import { acquireLock, AlreadyRunningError, LOCK_STALE_MS, readLock, RunningElsewhereError } from '../../daemon/lock';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-state-'));
@@ -49,7 +50,45 @@ test('the lock admits one holder; a lock left by a dead process is taken over', 
   const dead = spawnSync('true');
   fs.writeFileSync(lockFile, String(dead.pid));
   const lock = acquireLock(lockFile);
-  assert.equal(fs.readFileSync(lockFile, 'utf8'), String(process.pid));
+  assert.deepEqual(JSON.parse(fs.readFileSync(lockFile, 'utf8')).pid, process.pid);
+  assert.equal(readLock(lockFile)?.host, os.hostname(), 'the lock names this host');
   lock.release();
   assert.equal(fs.existsSync(lockFile), false);
+});
+
+test('a lock held on another host (a shared home) is refused while its holder beats, and taken over once it stopped', () => {
+  const dir = tmp();
+  const lockFile = path.join(dir, 'daemon.lock');
+  // A daemon on login2 holds it; its pid means nothing here (the same number may even be alive here).
+  fs.writeFileSync(lockFile, JSON.stringify({ pid: process.pid, host: 'login2', startedAt: '2026-12-07T10:00:00.000Z' }));
+  assert.throws(
+    () => acquireLock(lockFile, { host: 'login1' }),
+    (err: unknown) => err instanceof RunningElsewhereError && err.holder.host === 'login2' && /runs on host login2 \(pid \d+, since 2026-12-07T10:00:00.000Z/.test(err.message) && /SLURM_ML_STATE_DIR/.test(err.message),
+  );
+  // Its heartbeat stopped longer ago than LOCK_STALE_MS: login2 is gone, the lock is taken over.
+  const old = new Date(Date.now() - LOCK_STALE_MS - 1000);
+  fs.utimesSync(lockFile, old, old);
+  const lock = acquireLock(lockFile, { host: 'login1' });
+  assert.equal(readLock(lockFile)?.host, 'login1');
+  lock.release();
+});
+
+test('the holder keeps its lock fresh, and hears when another daemon took it over', async () => {
+  const dir = tmp();
+  const lockFile = path.join(dir, 'daemon.lock');
+  let lost: unknown = 'not lost';
+  const lock = acquireLock(lockFile, { host: 'login1', heartbeatMs: 50, onLost: (h) => (lost = h) });
+  try {
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockFile, old, old);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(readLock(lockFile)!.heartbeatAgeMs < 1000, 'the heartbeat touched the lock');
+    assert.equal(lost, 'not lost');
+    fs.writeFileSync(lockFile, JSON.stringify({ pid: 4242, host: 'login2', startedAt: null }));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(lost && typeof lost === 'object' ? [(lost as { host: string }).host, (lost as { pid: number }).pid] : lost, ['login2', 4242]);
+  } finally {
+    lock.release();
+  }
+  assert.ok(fs.existsSync(lockFile), 'release leaves another daemon\'s lock alone');
 });
