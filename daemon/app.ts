@@ -18,6 +18,7 @@ import { ModelStore } from './db/models';
 import { WorkflowService } from './workflows/service';
 import { RuntimeStore } from './runtime/store';
 import { RuntimeService } from './runtime/service';
+import { ownJobRecords } from './runtime/ownHistory';
 import { LocalRunner } from './models/tryLocal';
 import { createHandlers, healthOf, type Services } from './handlers';
 import { Dispatcher, type ClientSession } from './server';
@@ -171,6 +172,7 @@ export function createApp(o: AppOptions): App {
     worker: o.runtimeTrainingInWorker ?? true,
     retrainAfterJobs: o.runtimeRetrainAfterJobs,
     minTrainingJobs: o.runtimeMinTrainingJobs,
+    ownHistory: (cluster) => ownJobRecords(jobs.list({ cluster: cluster.name, limit: 10_000 }), cluster.user ?? os.userInfo().username),
     recentJobs: (cluster) =>
       jobs.list({ cluster, limit: 200 }).flatMap((j) => {
         const at = (iso: string | null): number | undefined => (iso === null ? undefined : Math.floor(Date.parse(iso) / 1000));

@@ -27,7 +27,7 @@ import {
 import { parseSbatchOutput } from '../slurm/sbatch';
 import { parseSqueue, parseSqueuePaths, type SqueueJob, type SqueuePaths } from '../slurm/squeue';
 import { parseScontrolJobs, type ScontrolJob } from '../slurm/scontrol';
-import { parseSacct, type SacctJob } from '../slurm/sacct';
+import { isAccountingDisabled, parseSacct, type SacctJob } from '../slurm/sacct';
 import { formatSlurmDuration, parseSlurmDuration } from '../slurm/time';
 import { isTerminalState } from './states';
 import { expandJobPattern } from './logs';
@@ -99,6 +99,9 @@ function isUnsettled(t: ArrayTask): boolean {
 const VOLATILE_SQUEUE_COLUMNS = new Set(['timeUsed', 'timeLeft'].map((f) => SQUEUE_FIELDS.findIndex(([name]) => name === f)));
 /** scontrol runs once per job: bound how many a cycle may run. */
 const SCONTROL_PER_CYCLE = 5;
+/** What scontrol and squeue answer for a job the controller no longer remembers. */
+const INVALID_JOB_ID = /Invalid job id specified/i;
+
 
 /** What one refresh of a cluster cost and changed. */
 export interface RefreshStats {
@@ -135,6 +138,8 @@ export class JobService {
   estimateAtSubmit: (cluster: string, script: string, sbatchArgs: string[], session: RemoteSession) => Promise<SubmitEstimate | null> = async () => null;
   /** Submits whose sbatch has not answered yet: not to be reconciled meanwhile. */
   private readonly inFlight = new Set<string>();
+  /** Clusters whose sacct said accounting is disabled (no slurmdbd), by id: what it said. */
+  private readonly noAccounting = new Map<string, string>();
 
   constructor(private readonly d: JobServiceDeps) {}
 
@@ -412,6 +417,24 @@ export class JobService {
    * sacct for jobs that ended or left squeue, and scontrol for at most a few
    * of those that sacct cannot answer yet.
    */
+  /** Remembers whether the cluster keeps accounting, from what its sacct answered. */
+  private noteAccounting(cluster: ClusterRecord, sa: { code: number | null; stderr: string; stdout: string }): void {
+    if (sa.code === 0) {
+      if (this.noAccounting.delete(cluster.id)) this.d.log.info('accounting is available again', { cluster: cluster.name });
+      return;
+    }
+    const said = (sa.stderr || sa.stdout).trim().split('\n')[0] ?? '';
+    if (isAccountingDisabled(said) && !this.noAccounting.has(cluster.id)) {
+      this.noAccounting.set(cluster.id, said);
+      this.d.log.info('the cluster keeps no accounting: final states come from scontrol while SLURM remembers the job', { cluster: cluster.name, sacct: said });
+    }
+  }
+
+  /** Whether the cluster's sacct said accounting is disabled (no slurmdbd); what it said. */
+  accountingDisabled(clusterId: string): string | undefined {
+    return this.noAccounting.get(clusterId);
+  }
+
   private async trackPlain(cluster: ClusterRecord, s: RemoteSession, jobs: JobInfo[], byBase: Map<string, SqueueJob[]>): Promise<Change[]> {
     const changes: Change[] = [];
     const row = (j: JobInfo) => byBase.get(j.slurmJobId!)?.[0];
@@ -426,9 +449,12 @@ export class JobService {
     const ending = jobs.filter((j) => !row(j) || isTerminalState(row(j)!.state));
     const finals = new Map<string, JobPatch & { source: StateSource }>();
     let acctAnswered = false;
+    /** Jobs the controller answered "Invalid job id" for: it no longer remembers them. */
+    const forgotten = new Set<string>();
     if (ending.length > 0) {
       const sa = await s.exec(sacctCommand(ending.map((j) => j.slurmJobId!)), { timeoutMs: 60_000 });
       acctAnswered = sa.code === 0;
+      this.noteAccounting(cluster, sa);
       const parsed = acctAnswered ? parseSacct(sa.stdout) : undefined;
       if (parsed?.ok) {
         for (const acct of parsed.value) {
@@ -442,8 +468,10 @@ export class JobService {
         const parsed = sc.code === 0 ? parseScontrolJobs(sc.stdout) : undefined;
         const detail = parsed?.ok ? parsed.value.find((r) => r.jobId === j.slurmJobId) : undefined;
         if (detail && isTerminalState(detail.state)) finals.set(j.slurmJobId!, { ...patchFromScontrol(detail), source: 'scontrol' });
+        else if (sc.code !== 0 && INVALID_JOB_ID.test(sc.stderr)) forgotten.add(j.slurmJobId!);
       }
     }
+    const noAccounting = this.noAccounting.get(cluster.id);
     for (const job of jobs) {
       const r = row(job);
       const misses = r ? 0 : this.d.jobs.pollMisses(job.id) + 1;
@@ -475,6 +503,13 @@ export class JobService {
         // Never concluded from one missing row: only after several misses and a long silence from every source.
         if (misses >= 3 && age > FORGOTTEN_AFTER_MS && acctAnswered) {
           Object.assign(patch, { state: 'LOST', reason: `${cluster.name} no longer knows job ${job.slurmJobId}` });
+          source = 'daemon';
+        } else if (misses >= 2 && noAccounting !== undefined && forgotten.has(job.slurmJobId!)) {
+          // Gone from squeue and from the controller's memory, with no accounting to ask: it ended, how is unknown.
+          Object.assign(patch, {
+            state: 'ENDED',
+            reason: `final state unknown: SLURM no longer remembers job ${job.slurmJobId} and ${cluster.name} keeps no accounting (sacct: ${noAccounting})`,
+          });
           source = 'daemon';
         }
       }

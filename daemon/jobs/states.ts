@@ -2,8 +2,13 @@
 // A record in a terminal state is no longer polled.
 import { TERMINAL_JOB_STATES, isTerminalState as isTerminalSlurmState } from '../slurm/jobstate';
 
-/** SUBMIT_FAILED: sbatch refused the job. LOST: the cluster no longer knows a job it never reported finished. */
-const OWN_TERMINAL = ['SUBMIT_FAILED', 'LOST'] as const;
+/**
+ * SUBMIT_FAILED: sbatch refused the job. LOST: the cluster no longer knows a
+ * job it never reported finished. ENDED: the job ended but its final state is
+ * unknown: the cluster keeps no accounting and the controller forgot the job
+ * before the daemon saw how it ended (never a guessed COMPLETED or FAILED).
+ */
+const OWN_TERMINAL = ['SUBMIT_FAILED', 'LOST', 'ENDED'] as const;
 
 export const terminalStates: readonly string[] = [...TERMINAL_JOB_STATES, ...OWN_TERMINAL];
 

@@ -61,6 +61,11 @@ export interface RuntimeDeps {
    * activity features, which training reads from the replayed submits.
    */
   recentJobs?: (cluster: string) => { submit: number; start?: number; end?: number; requestedTime: number | null }[];
+  /**
+   * The cluster's jobs this daemon saw end (final states from scontrol): the
+   * history on a cluster without accounting, where sacct fails.
+   */
+  ownHistory?: (cluster: ClusterRecord) => JobRecord[];
   /** Serves the models (onnxruntime in a worker thread); one of its own when not given. */
   predictor?: RuntimePredictor;
   /** Told of every estimate (its source, seconds; null for one of a batch) and every training (the metrics). */
@@ -285,7 +290,8 @@ export class RuntimeService {
     if (!force && state && Date.now() - Date.parse(state.lastRunAt) < INGEST_EVERY_MS) return;
     let running = this.ingesting.get(cluster.id);
     if (!running) {
-      running = this.d.store.ingest(cluster, session).finally(() => {
+      const own = this.d.ownHistory;
+      running = this.d.store.ingest(cluster, session, own ? { ownHistory: () => own(cluster) } : {}).finally(() => {
         this.ingesting.delete(cluster.id);
         this.generations.set(cluster.id, (this.generations.get(cluster.id) ?? 0) + 1);
       });

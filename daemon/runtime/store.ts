@@ -4,6 +4,7 @@ import type { Db } from '../db/database';
 import type { ClusterRecord } from '../db/registry';
 import type { RemoteSession } from '../connections';
 import { sacctSinceCommand } from '../slurm/commands';
+import { isAccountingDisabled } from '../slurm/sacct';
 import { jobsFromSacctOutput, type JobRecord } from './traces';
 
 interface Row {
@@ -103,13 +104,24 @@ export class RuntimeStore {
    * jobs, as sacct shows them to that user) and stores the finished ones.
    * Returns how many were new or changed.
    */
-  async ingest(cluster: ClusterRecord, session: RemoteSession, options: { sinceDays?: number } = {}): Promise<{ read: number; total: number }> {
+  async ingest(
+    cluster: ClusterRecord,
+    session: RemoteSession,
+    options: { sinceDays?: number; ownHistory?: () => JobRecord[] } = {},
+  ): Promise<{ read: number; total: number }> {
     const now = Math.floor(Date.now() / 1000);
     const state = this.ingestState(cluster.id);
     const since = state ? state.watermark - REREAD_SECONDS : now - (options.sinceDays ?? 90) * 86400;
     const r = await session.exec(sacctSinceCommand(new Date(since * 1000)), { timeoutMs: 300_000 });
-    if (r.code !== 0) throw new Error(`sacct on ${cluster.name} failed: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
-    const jobs = jobsFromSacctOutput(r.stdout);
+    let jobs: JobRecord[];
+    if (r.code === 0) {
+      jobs = jobsFromSacctOutput(r.stdout);
+    } else if (options.ownHistory && isAccountingDisabled(r.stderr || r.stdout)) {
+      // A cluster without accounting: the history is what this daemon saw end (final states from scontrol).
+      jobs = options.ownHistory();
+    } else {
+      throw new Error(`sacct on ${cluster.name} failed: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
+    }
     this.add(cluster.id, jobs);
     const total = this.count(cluster.id);
     this.setWatermarkStmt.run(cluster.id, Math.max(since, now - SETTLE_SECONDS), new Date().toISOString(), total);

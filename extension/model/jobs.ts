@@ -27,6 +27,7 @@ const stateIcons: Record<string, IconSpec> = {
   CANCELLED: { id: 'circle-slash', color: 'disabledForeground' },
   PREEMPTED: { id: 'circle-slash', color: 'charts.orange' },
   LOST: { id: 'question', color: 'charts.orange' },
+  ENDED: { id: 'question', color: 'disabledForeground' },
 };
 
 export function stateIcon(state: string): IconSpec {
@@ -153,6 +154,10 @@ export function jobEndNotice(previous: Pick<JobInfo, 'terminal'> | undefined, jo
   const id = job.slurmJobId ? ` (#${job.slurmJobId})` : '';
   if (job.state === 'COMPLETED') {
     return setting === 'all' ? { kind: 'info', message: `Job ${job.name}${id} on ${job.cluster} completed.` } : null;
+  }
+  if (job.state === 'ENDED') {
+    // No accounting, and SLURM forgot the job before its end was seen: say so, guess nothing.
+    return setting === 'all' ? { kind: 'info', message: `Job ${job.name}${id} on ${job.cluster} ended; its final state is unknown (${job.cluster} keeps no accounting).` } : null;
   }
   const exit = job.exitCode !== null && job.exitCode !== 0 ? `, exit code ${job.exitCode}` : '';
   return { kind: 'error', message: `Job ${job.name}${id} on ${job.cluster} ended ${job.state}${exit}.` };

@@ -200,3 +200,10 @@ test('this machine as a cluster is named after its short host name, unless that 
   assert.equal(localClusterName('login1.hpc.example.edu', ['login1', 'login1-2']), 'login1-3');
   assert.equal(localClusterName('_weird host', []), 'local');
 });
+
+test('a job whose final state is unknown (no accounting) is not announced as a failure', () => {
+  const base = { id: 'x', name: 'train', cluster: 'noacct', slurmJobId: '7', exitCode: null, terminal: true } as unknown as JobInfo;
+  assert.equal(jobEndNotice({ terminal: false }, { ...base, state: 'ENDED' }, 'failed'), null);
+  assert.deepEqual(jobEndNotice({ terminal: false }, { ...base, state: 'ENDED' }, 'all'), { kind: 'info', message: 'Job train (#7) on noacct ended; its final state is unknown (noacct keeps no accounting).' });
+  assert.equal(jobEndNotice({ terminal: false }, { ...base, state: 'FAILED' }, 'failed')?.kind, 'error');
+});
