@@ -24,6 +24,7 @@ import type { ClusterRecord } from './db/registry';
 import { LocalSession } from './local/session';
 import type { ClientSession } from './server';
 import type { Logger } from './log';
+import { parseSlurmVersion, slurmSupport, slurmVersionCommand, type SlurmVersion } from './slurm/version';
 
 export interface ExecResult {
   code: number | null;
@@ -41,6 +42,12 @@ export interface RemoteSession {
   /** Up to length bytes from offset; empty at or past the end. */
   readRange(remotePath: string, offset: number, length: number): Promise<Buffer>;
   stat(remotePath: string): Promise<{ size: number; mtime: number }>;
+  /**
+   * The cluster's SLURM release, read once per connection (`sinfo --version`);
+   * null when it could not be read. Absent where no connection read it
+   * (test doubles): command builders then use what every checked release has.
+   */
+  readonly slurmVersion?: SlurmVersion | null;
 }
 
 export interface SessionOptions {
@@ -137,6 +144,8 @@ class Entry {
   /** Callers waiting in session(), newest last. */
   readonly waiters: SessionRequest[] = [];
   session!: SshSession;
+  /** The SLURM version of the current connection: read at its first use, forgotten when a new connection is made. */
+  slurm: Promise<SlurmVersion | null | undefined> | undefined;
   closing = false;
   constructor(public cluster: ClusterRecord) {}
 }
@@ -216,12 +225,23 @@ export class ClusterConnections {
       }
     };
     const exec = wrap(s.exec);
+    const counted: RemoteSession['exec'] = (argv, opts) => {
+      stamp(this.commands, name, Date.now());
+      this.options.observer?.command(name);
+      return exec(argv, opts);
+    };
+    if (e.slurm === undefined) {
+      const reading = this.readSlurmVersion(e.cluster.name, counted);
+      e.slurm = reading;
+      // Not read because the connection failed: the next use tries again.
+      void reading.then((v) => {
+        if (v === undefined && e.slurm === reading) e.slurm = undefined;
+      });
+    }
+    const slurmVersion = (await e.slurm) ?? null;
     return {
-      exec: (argv, opts) => {
-        stamp(this.commands, name, Date.now());
-        this.options.observer?.command(name);
-        return exec(argv, opts);
-      },
+      exec: counted,
+      slurmVersion,
       writeFile: wrap(s.writeFile),
       mkdirp: wrap(s.mkdirp),
       homeDir: wrap(s.homeDir),
@@ -231,6 +251,29 @@ export class ClusterConnections {
         return s.hostKeyFingerprint;
       },
     };
+  }
+
+  /**
+   * `sinfo --version` once per connection: the version, null when SLURM
+   * answered something else (not fatal: the commands that need SLURM report
+   * their own errors), undefined when the command could not run at all.
+   */
+  private async readSlurmVersion(cluster: string, exec: RemoteSession['exec']): Promise<SlurmVersion | null | undefined> {
+    try {
+      const r = await exec(slurmVersionCommand(), { timeoutMs: 30_000 });
+      const v = r.code === 0 ? parseSlurmVersion(r.stdout) : null;
+      if (!v?.ok) {
+        this.log.warn('slurm version unknown', { cluster, output: (r.stdout || r.stderr).trim().split('\n')[0]?.slice(0, 200) ?? '', code: r.code });
+        return null;
+      }
+      const support = slurmSupport(v.value);
+      this.log.info('slurm version', { cluster, version: v.value.text, distribution: v.value.distribution });
+      if (support.note) this.log.warn('slurm version not checked', { cluster, version: v.value.text, note: support.note });
+      return v.value;
+    } catch (err) {
+      this.log.warn('slurm version unknown', { cluster, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   async disconnect(name: string): Promise<void> {
@@ -339,6 +382,8 @@ export class ClusterConnections {
         return;
       case 'ready':
         e.failures = 0;
+        // A new connection (perhaps after the cluster was upgraded): its version is read again.
+        e.slurm = undefined;
         this.setState(e, { status: 'ready', message: null, retryAt: null });
         return;
       case 'disconnected':

@@ -25,6 +25,7 @@ import { runGate } from './models/gates';
 import { readAccounting } from './slurm/sacctmgr';
 import { sinfoCommand } from './slurm/commands';
 import { parseSinfo } from './slurm/sinfo';
+import { slurmSupport, slurmVersionCommand } from './slurm/version';
 import type { WorkflowService } from './workflows/service';
 import type { LocalRunner } from './models/tryLocal';
 import type { RuntimeService } from './runtime/service';
@@ -190,13 +191,19 @@ export function createHandlers(s: Services): Handlers {
       const started = performance.now();
       const who = await session.exec(['id', '-un']);
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      const version = await session.exec(['sinfo', '--version']);
-      const slurmVersion = version.code === 0 ? version.stdout.trim() || null : null;
+      // Read when the connection was made; asked again only when that failed.
+      const v = session.slurmVersion ?? null;
+      let slurmVersion = v ? `${v.distribution} ${v.text}` : null;
+      if (v === null) {
+        const version = await session.exec(slurmVersionCommand());
+        slurmVersion = version.code === 0 ? version.stdout.trim() || null : null;
+      }
       return {
         name: cluster.name,
         hostKeyFingerprint: cluster.kind === 'local' ? 'none (local cluster: no SSH)' : (session.hostKeyFingerprint ?? 'unknown'),
         latencyMs,
         slurmVersion,
+        slurm: v ? { version: v.text, major: v.major, minor: v.minor, patch: v.patch, distribution: v.distribution, ...slurmSupport(v) } : null,
         remoteUser: who.stdout.trim(),
       };
     },

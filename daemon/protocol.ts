@@ -460,12 +460,31 @@ export const ClustersList = request('clusters/list', Empty, z.object({ clusters:
 /** Client -> daemon: forget a cluster; its jobs' records stay. */
 export const ClustersRemove = request('clusters/remove', z.object({ name: ClusterName }), z.object({ removed: z.literal(true) }));
 
+/** The cluster's SLURM release as `sinfo --version` printed it when the connection was made. */
+export const SlurmVersionInfo = z.object({
+  /** The version word: `22.05.8`, `20.11.9-1.el8`. */
+  version: z.string(),
+  major: z.number().int(),
+  minor: z.number().int(),
+  patch: z.number().int(),
+  /** The package name printed before it: `slurm`, `slurm-wlm`. */
+  distribution: z.string(),
+  /** At least 20.11, the oldest release docs/slurm-compatibility.md covers. */
+  supported: z.boolean(),
+  /** Why the release is outside the checked range; empty inside it. */
+  note: z.string(),
+});
+export type SlurmVersionInfo = z.infer<typeof SlurmVersionInfo>;
+
 export const ClusterTestResult = z.object({
   name: ClusterName,
   hostKeyFingerprint: z.string(),
   /** Round trip of one command over the established connection. */
   latencyMs: z.number(),
+  /** As printed (`slurm-wlm 22.05.8`); null when no SLURM answered. */
   slurmVersion: z.string().nullable(),
+  /** The same, read: null when unreadable; absent from daemons before it was added. */
+  slurm: SlurmVersionInfo.nullable().optional(),
   remoteUser: z.string(),
 });
 export type ClusterTestResult = z.infer<typeof ClusterTestResult>;

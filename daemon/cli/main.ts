@@ -218,7 +218,7 @@ async function clusterCommand(args: string[]): Promise<number> {
       const name = need(positionals[0], 'cluster NAME');
       const r = await withDaemon((rpc) => rpc.request(ClustersTest, { name }, { timeoutMs: 60_000 }));
       print(values.json, r, () =>
-        [`cluster ${r.name}: ok`, `  host key   ${r.hostKeyFingerprint}`, `  user       ${r.remoteUser}`, `  slurm      ${r.slurmVersion ?? 'not found'}`, `  round trip ${r.latencyMs} ms`].join('\n'),
+        [`cluster ${r.name}: ok`, `  host key   ${r.hostKeyFingerprint}`, `  user       ${r.remoteUser}`, `  slurm      ${r.slurmVersion ?? 'not found'}${r.slurm?.note ? ` (${r.slurm.note})` : ''}`, `  round trip ${r.latencyMs} ms`].join('\n'),
       );
       return Exit.Ok;
     }

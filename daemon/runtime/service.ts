@@ -9,6 +9,7 @@ import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
 import { parseSbatchScript } from '../slurm/directives';
 import { formatSlurmDuration, parseSlurmTimestamp } from '../slurm/time';
+import { sbatchTestOnlyCommand } from '../slurm/commands';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -378,9 +379,10 @@ export class RuntimeService {
     const [estimate] = await this.estimateMany(cluster, user, [p]);
     if (!estimate) throw new Error('no estimate');
     if (p.expectedStart && !estimate.problems.some((x) => x.severity === 'error')) {
-      // sbatch reads the script from stdin and answers without submitting.
-      const r = await session.exec(['sbatch', '--test-only', ...p.sbatchArgs], { stdin: p.script, timeoutMs: 30_000 });
-      estimate.expectedStart = r.code === 0 ? parseTestOnly(r.stderr) : null;
+      // sbatch reads the script from stdin and answers without submitting (an option sbatch could not take: no start).
+      const argv = p.sbatchArgs.some((a) => /[\n\r\0]/.test(a)) ? null : sbatchTestOnlyCommand(p.sbatchArgs);
+      const r = argv ? await session.exec(argv, { stdin: p.script, timeoutMs: 30_000 }) : null;
+      estimate.expectedStart = r?.code === 0 ? parseTestOnly(r.stderr) : null;
     }
     return estimate;
   }

@@ -137,6 +137,21 @@ export function sbatchCommand(script: string, options: SbatchOptions = {}): stri
   return argv;
 }
 
+/**
+ * `sbatch --test-only [options…]` with the script on stdin: nothing is
+ * submitted; stderr says `sbatch: Job N to start at TIME using …` (25.05 adds
+ * ` on cluster C a` after the time). TIME follows SLURM_TIME_FORMAT like every
+ * other time SLURM prints, so it is pinned here too.
+ */
+export function sbatchTestOnlyCommand(extraArgs: readonly string[] = []): string[] {
+  const argv = [...PINNED_ENV, 'sbatch', '--test-only'];
+  for (const a of extraArgs) {
+    requireLine('sbatch argument', a);
+    argv.push(a);
+  }
+  return argv;
+}
+
 /** squeue for these jobs in every state (finished ones stay visible for MinJobAge after they end). */
 export function squeueCommand(jobIds: readonly string[]): string[] {
   return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--jobs=${jobIdList(jobIds)}`, `--format=${SQUEUE_FORMAT}`];
@@ -167,7 +182,7 @@ export function squeuePathsCommand(jobIds: readonly string[]): string[] {
   return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', `--jobs=${jobIdList(jobIds)}`, `--Format=${format}`];
 }
 
-/** squeue for every job of the user running it, in every state (`--me`, SLURM >= 20.11). */
+/** squeue for every job of the user running it, in every state (`--me`, SLURM >= 20.02). */
 export function squeueMineCommand(): string[] {
   return [...PINNED_ENV, 'squeue', '--noheader', '--states=all', '--me', `--format=${SQUEUE_FORMAT}`];
 }

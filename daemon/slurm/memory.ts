@@ -1,5 +1,5 @@
 // Memory sizes as SLURM prints them: sinfo's `18432` (megabytes, no unit),
-// squeue/scontrol `256M`, sacct MaxRSS `1234K`, `1.50G`, and before 22.05
+// squeue/scontrol `256M`, sacct MaxRSS `1234K`, `1.50G`, and before 21.08
 // ReqMem's `4Gn`/`256Mc` (per node / per CPU).
 
 export interface SlurmMemory {

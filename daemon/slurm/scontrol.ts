@@ -27,23 +27,32 @@ import type { TimestampOptions } from './time';
 import { parseTres } from './tres';
 import type { Tres } from './tres';
 
-/** Keys scontrol 20.11-24.x prints for a job (without -d), in the order it prints them. */
+/**
+ * Keys scontrol 20.11-25.11 prints for a job (without -d), in the order it
+ * prints them (src/api/job_info.c up to 23.11, src/scontrol/info_job.c from
+ * 24.05; see docs/slurm-compatibility.md). Keys only some releases print are
+ * here too: an unknown key after a free-text value would be read as part of
+ * that value (24.11's `StdOut=… OOMKillStep=0`, 25.11's `Command=… SubmitLine=…`).
+ */
 export const KNOWN_KEYS: readonly string[] = [
   'JobId', 'ArrayJobId', 'ArrayTaskId', 'ArrayTaskThrottle', 'HetJobId', 'HetJobOffset', 'HetJobIdSet',
   'JobName', 'UserId', 'GroupId', 'MCS_label', 'Priority', 'Nice', 'Account', 'QOS', 'WCKey', 'JobState',
-  'Reason', 'Dependency', 'Requeue', 'Restarts', 'BatchFlag', 'Reboot', 'ExitCode', 'DerivedExitCode',
-  'RunTime', 'TimeLimit', 'TimeMin', 'SubmitTime', 'EligibleTime', 'AccrueTime', 'StartTime', 'EndTime',
-  'Deadline', 'PreemptEligibleTime', 'PreemptTime', 'SuspendTime', 'SecsPreSuspend', 'LastSchedEval',
-  'Scheduler', 'Partition', 'AllocNode:Sid', 'ReqNodeList', 'ExcNodeList', 'NodeList', 'SchedNodeList',
-  'BatchHost', 'NumNodes', 'NumCPUs', 'NumTasks', 'CPUs/Task', 'ReqB:S:C:T', 'ReqTRES', 'AllocTRES', 'TRES',
-  'Socks/Node', 'NtasksPerN:B:S:C', 'CoreSpec', 'ThreadSpec', 'MinCPUsNode', 'MinMemoryNode', 'MinMemoryCPU',
-  'MinTmpDiskNode', 'Features', 'ActiveFeatures', 'ClusterFeatures', 'DelayBoot', 'Reservation',
-  'OverSubscribe', 'Contiguous', 'Licenses', 'LicensesAlloc', 'Network', 'Command', 'WorkDir',
-  'AdminComment', 'SystemComment', 'Comment', 'StdErr', 'StdIn', 'StdOut', 'Power', 'CpusPerTres',
-  'MemPerTres', 'TresBind', 'TresFreq', 'TresPerJob', 'TresPerNode', 'TresPerSocket', 'TresPerTask',
-  'NtasksPerTRES', 'MailUser', 'MailType', 'BurstBuffer', 'BurstBufferState', 'CpuFreqMin', 'CpuFreqMax',
-  'CpuFreqGov', 'Container', 'ContainerID', 'Clusters', 'FedOrigin', 'FedViableSiblings',
-  'FedActiveSiblings', 'KillOInInvalidDependent', 'SpreadJob', 'CronJob', 'CrontabSpec',
+  'Reason', 'FailedNode', 'Dependency', 'Requeue', 'Restarts', 'BatchFlag', 'Reboot', 'ExitCode',
+  'DerivedExitCode', 'RunTime', 'TimeLimit', 'TimeMin', 'SubmitTime', 'EligibleTime', 'AccrueTime',
+  'ResizeTime', 'StartTime', 'EndTime', 'Deadline', 'CronJob', 'CrontabSpec', 'PreemptEligibleTime',
+  'PreemptTime', 'SuspendTime', 'SecsPreSuspend', 'LastSchedEval', 'Scheduler', 'Partition', 'AllocNode:Sid',
+  'ReqNodeList', 'ExcNodeList', 'NodeList', 'SchedNodeList', 'BatchFeatures', 'BatchHost', 'StepMgrEnabled',
+  'NumNodes', 'NumCPUs', 'NumTasks', 'CPUs/Task', 'ReqB:S:C:T', 'ReqTRES', 'AllocTRES', 'TRES', 'Socks/Node',
+  'NtasksPerN:B:S:C', 'CoreSpec', 'ThreadSpec', 'MinCPUsNode', 'MinMemoryNode', 'MinMemoryCPU',
+  'MinTmpDiskNode', 'Features', 'ActiveFeatures', 'ClusterFeatures', 'DelayBoot', 'Prefer', 'Reservation',
+  'OverSubscribe', 'Contiguous', 'Licenses', 'LicensesAlloc', 'Network', 'Command', 'SubmitLine', 'WorkDir',
+  'AdminComment', 'SystemComment', 'Comment', 'Extra', 'StdErr', 'StdIn', 'StdOut', 'SegmentSize',
+  'SpreadSegments', 'ConsolidateSegments', 'Switches', 'BurstBuffer', 'BurstBufferState', 'Power',
+  'GresAllowTaskSharing', 'GresEnforceBind', 'GresOneTaskPerSharing', 'CpusPerTres', 'MemPerTres', 'TresBind',
+  'TresFreq', 'TresPerJob', 'TresPerNode', 'TresPerSocket', 'TresPerTask', 'NtasksPerTRES', 'MailUser',
+  'MailType', 'CpuFreqMin', 'CpuFreqMax', 'CpuFreqGov', 'Container', 'ContainerID', 'Clusters', 'FedOrigin',
+  'FedViableSiblings', 'FedActiveSiblings', 'KillOInInvalidDependent', 'KillOnInvalidDependent', 'SpreadJob',
+  'ExpeditedRequeue', 'OOMKillStep', 'SELinuxContext', 'ResvPorts', 'CompletingTime',
 ];
 
 const KEY_ORDER: ReadonlyMap<string, number> = new Map(KNOWN_KEYS.map((k, i) => [k, i]));
@@ -52,6 +61,7 @@ const KEY_ORDER: ReadonlyMap<string, number> = new Map(KNOWN_KEYS.map((k, i) => 
 export const FREE_TEXT_KEYS: ReadonlySet<string> = new Set([
   'JobName', 'Reason', 'Command', 'WorkDir', 'StdErr', 'StdIn', 'StdOut', 'Comment', 'AdminComment',
   'SystemComment', 'MailUser', 'BurstBuffer', 'BurstBufferState', 'Container', 'ContainerID', 'CrontabSpec',
+  'SubmitLine', 'Extra', 'SELinuxContext',
 ]);
 
 export interface ScontrolJob {
@@ -95,7 +105,10 @@ export interface ScontrolJob {
   numTasks: number | null;
   /** ReqTRES= (printed by newer releases and by -d). */
   reqTres: Tres | null;
-  /** TRES= (what the job holds, or asks for while pending), else AllocTRES=. */
+  /**
+   * What the job holds, or asks for while pending: TRES= up to 22.05; from
+   * 23.02 AllocTRES=, which is `(null)` until the job is allocated, then ReqTRES=.
+   */
   tres: Tres | null;
   minMemoryNodeBytes: number | null;
   minMemoryCpuBytes: number | null;
@@ -180,7 +193,7 @@ export function parseScontrolJobLine(line: string, options: TimestampOptions = {
     numCpus: lowerBound(f.NumCPUs),
     numTasks: optionalInt(f.NumTasks),
     reqTres: parseTres(f.ReqTRES ?? ''),
-    tres: parseTres(f.TRES ?? f.AllocTRES ?? ''),
+    tres: parseTres(f.TRES ?? '') ?? parseTres(f.AllocTRES ?? '') ?? parseTres(f.ReqTRES ?? ''),
     minMemoryNodeBytes: f.MinMemoryNode !== undefined ? parseSlurmMemoryBytes(f.MinMemoryNode) : null,
     minMemoryCpuBytes: f.MinMemoryCPU !== undefined ? parseSlurmMemoryBytes(f.MinMemoryCPU) : null,
     nodeList: optionalText(f.NodeList),

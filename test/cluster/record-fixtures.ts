@@ -27,6 +27,7 @@ import {
   squeueVersionCommand,
 } from '../../daemon/slurm/commands';
 import { shellCommand, shellCommandInDir } from '../../daemon/ssh/quote';
+import { slurmVersionCommand } from '../../daemon/slurm/version';
 
 const OUT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/slurm');
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
@@ -291,6 +292,7 @@ async function main(): Promise<void> {
   const v = await record('sbatch-version.txt', sbatchVersionCommand());
   manifest.slurmVersion = v.stdout.toString('utf8').trim();
   await record('squeue-version.txt', squeueVersionCommand());
+  await record('sinfo-version.txt', slurmVersionCommand());
   await record('squeue-unknown-id.stderr.txt', squeueCommand(['999999']), undefined, 'stderr');
   await record('squeue-unknown-and-known.txt', squeueCommand(['999999', completed]));
   await record('scontrol-unknown-id.stderr.txt', scontrolShowJobCommand('999999'), undefined, 'stderr');

@@ -7,6 +7,8 @@ import { parseSqueue, parseSqueuePaths } from '../../daemon/slurm/squeue';
 import { parseScontrolJobs } from '../../daemon/slurm/scontrol';
 import { parseSacct } from '../../daemon/slurm/sacct';
 import { fixture, jobIdOf, manifest } from '../fixtures/slurm/fixtures';
+import { logPath } from '../../daemon/jobs/logs';
+import type { JobInfo } from '../../daemon/protocol';
 
 test('terminal states never move, whatever reports otherwise', () => {
   for (const from of ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'OUT_OF_MEMORY', 'SUBMIT_FAILED']) {
@@ -84,6 +86,20 @@ test('squeue --Format paths rows, recorded', () => {
   assert.match(completed.stdOut ?? '', new RegExp(`/slurm-${jobIdOf('completed')}\\.out$`));
   assert.match(completed.tres ?? '', /cpu=\d+,mem=\d+M,node=1/);
   assert.equal(parseSqueuePaths('garbage line').ok, false);
+});
+
+test('squeue --Format paths as 24.05 and later print them: unexpanded default, (null) stderr', () => {
+  // src/squeue/print.c from 24.05 (commits d573587422, bd761df1c0): STDOUT is the default pattern
+  // `<WorkDir>/slurm-%j.out` when the job set none, left unexpanded without --expand-patterns;
+  // STDERR is `(null)` when the job set none (before 24.05: the STDOUT path).
+  const line = ['12', '/home/u/run dir/slurm-%j.out', '(null)', 'cpu=1,mem=256M,node=1,billing=1'].join('\x1f');
+  const p = parseSqueuePaths(line);
+  assert.ok(p.ok);
+  assert.deepEqual(p.value, [{ jobId: '12', stdOut: '/home/u/run dir/slurm-%j.out', stdErr: null, tres: 'cpu=1,mem=256M,node=1,billing=1' }]);
+  // The log the daemon then reads: %j filled in, stderr from stdout's file.
+  const job = { slurmJobId: '12', name: 'x', stdoutPath: p.value[0]!.stdOut, stderrPath: p.value[0]!.stdErr } as JobInfo;
+  assert.equal(logPath(job, 'stdout'), '/home/u/run dir/slurm-12.out');
+  assert.equal(logPath(job, 'stderr'), '/home/u/run dir/slurm-12.out');
 });
 
 test('jobs are found again by their working directory in squeue --me and sacct --starttime, recorded', () => {

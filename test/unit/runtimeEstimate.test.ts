@@ -11,6 +11,15 @@ test('the expected start is read from a real `sbatch --test-only` answer', () =>
   assert.equal(parseTestOnly('sbatch: error: Batch job submission failed: Invalid partition name specified'), null);
 });
 
+test('the start as other environments and releases print it', () => {
+  // Recorded on the test cluster (22.05.8) with SLURM_TIME_FORMAT=relative in the user's environment:
+  // no date, so nothing to read. sbatchTestOnlyCommand pins SLURM_TIME_FORMAT=standard for this reason.
+  assert.equal(parseTestOnly('sbatch: Job 134 to start at 20:56:28 using 1 processors on nodes vm in partition debug\n'), null);
+  // 25.05 names the cluster after the time (src/api/allocate.c: "Job %u to start at %s%s%s a using ...").
+  const start = parseTestOnly('sbatch: Job 77 to start at 2026-12-07T21:00:00 on cluster hpc a using 4 processors on nodes n[1-2] in partition gpu\n');
+  assert.match(start ?? '', /^2026-12-07T\d\d:00:00\.000Z$/);
+});
+
 test('a limit below p90 is a TIMEOUT risk with a suggested limit; far above 4 × p90 an over-request', () => {
   const [risk] = limitWarnings(30 * 60, 45 * 60);
   assert.equal(risk?.kind, 'timeout-risk');

@@ -10,6 +10,7 @@ import {
   SQUEUE_FORMAT,
   sacctCommand,
   sbatchCommand,
+  sbatchTestOnlyCommand,
   sbatchVersionCommand,
   scancelCommand,
   scontrolShowJobCommand,
@@ -32,6 +33,12 @@ test('sbatch', () => {
   assert.throws(() => sbatchCommand('/s', { jobName: 'two\nlines' }), RangeError);
   assert.throws(() => sbatchCommand('/s', { jobName: '' }), RangeError);
   assert.throws(() => sbatchCommand('/s', { extraArgs: ['--x\0'] }), RangeError);
+});
+
+test('sbatch --test-only pins the time format of the start it prints', () => {
+  assert.deepEqual(sbatchTestOnlyCommand(), ['env', 'SLURM_TIME_FORMAT=standard', 'sbatch', '--test-only']);
+  assert.deepEqual(sbatchTestOnlyCommand(['--time=5', '-p', 'long']), ['env', 'SLURM_TIME_FORMAT=standard', 'sbatch', '--test-only', '--time=5', '-p', 'long']);
+  assert.throws(() => sbatchTestOnlyCommand(['--time=5\n']), RangeError);
 });
 
 test('squeue, scontrol, sacct pin the time format and name their jobs', () => {

@@ -157,6 +157,119 @@ test('a free-text value swallows unknown keys and keys SLURM prints before it', 
   assert.equal(pairs.StdOut, '/o');
 });
 
+// Releases after the test cluster's 22.05 print other keys. `--oneliner` joins
+// the lines of the multi-line form with single spaces (line_end = " ").
+const oneLine = (text: string) => text.trim().split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+
+test('23.02 and later: TRES= is split into ReqTRES= and AllocTRES=, which is (null) while pending', () => {
+  // Published `scontrol show job` output of a pending job (a 2025 cluster; keys as in 23.11-25.05 job_info.c/info_job.c).
+  const pending = parseScontrolJobLine(
+    oneLine(`
+JobId=89 JobName=interactive
+   UserId=testuser(1001) GroupId=testgrp(1001) MCS_label=N/A
+   Priority=1 Nice=0 Account=testgrp QOS=normal
+   JobState=PENDING Reason=Resources Dependency=(null)
+   Requeue=1 Restarts=0 BatchFlag=0 Reboot=0 ExitCode=0:0
+   RunTime=00:00:00 TimeLimit=2-00:00:00 TimeMin=N/A
+   SubmitTime=2025-07-09T12:24:44 EligibleTime=2025-07-09T12:24:44
+   AccrueTime=2025-07-09T12:24:44
+   StartTime=Unknown EndTime=Unknown Deadline=N/A
+   SuspendTime=None SecsPreSuspend=0 LastSchedEval=2025-07-09T13:06:19
+   Scheduler=Backfill:*
+   Partition=l40 AllocNode:Sid=login1:371844
+   ReqNodeList=(null) ExcNodeList=(null)
+   NodeList=(null)
+   NumNodes=1-1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:*
+   ReqTRES=cpu=1,mem=128G,node=1,billing=1,gres/gpu=1
+   AllocTRES=(null)
+   Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=*
+   MinCPUsNode=1 MinMemoryNode=128G MinTmpDiskNode=0
+   Features=(null) DelayBoot=00:00:00
+   OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null)
+   Command=/bin/bash
+   WorkDir=/home/testgrp/Testuser
+   TresPerNode=gres/gpu:1
+`),
+    UTC,
+  );
+  assert.ok(typeof pending !== 'string', String(pending));
+  assert.equal(pending.state, 'PENDING');
+  assert.equal(pending.fields.AllocTRES, '(null)');
+  // What it asks for, as 22.05's TRES= says for a pending job.
+  assert.equal(pending.tres?.text, 'cpu=1,mem=128G,node=1,billing=1,gres/gpu=1');
+  assert.equal(pending.tres?.gpus, 1);
+  assert.deepEqual(pending.reqTres, pending.tres);
+  // Once allocated, what it holds.
+  const running = parseScontrolJobLine('JobId=9 JobName=x UserId=u(1) JobState=RUNNING ReqTRES=cpu=1,mem=10G,node=1 AllocTRES=cpu=12,mem=120G,node=1 WorkDir=/w', UTC);
+  assert.ok(typeof running !== 'string');
+  assert.equal(running.tres?.text, 'cpu=12,mem=120G,node=1');
+  assert.equal(running.reqTres?.text, 'cpu=1,mem=10G,node=1');
+});
+
+test('24.11 and later: keys printed after a free-text value are not read into it', () => {
+  // Published output of a 2025 slurm-bridge cluster: StepMgrEnabled= (24.05) and OOMKillStep= (24.11) after AdminComment.
+  const bridge = parseScontrolJobLine(
+    oneLine(`
+JobId=1 JobName=job-sleep-single
+   UserId=slurm(401) GroupId=slurm(401) MCS_label=kubernetes
+   Priority=1 Nice=0 Account=(null) QOS=normal
+   JobState=CANCELLED Reason=None Dependency=(null)
+   Requeue=1 Restarts=0 BatchFlag=0 Reboot=0 ExitCode=0:0
+   RunTime=00:00:08 TimeLimit=UNLIMITED TimeMin=N/A
+   SubmitTime=2025-07-10T15:52:53 EligibleTime=2025-07-10T15:52:53
+   AccrueTime=2025-07-10T15:52:53
+   StartTime=2025-07-10T15:52:53 EndTime=2025-07-10T15:53:01 Deadline=N/A
+   SuspendTime=None SecsPreSuspend=0 LastSchedEval=2025-07-10T15:52:53 Scheduler=Main
+   Partition=slurm-bridge AllocNode:Sid=10.244.5.5:1
+   ReqNodeList=(null) ExcNodeList=(null)
+   NodeList=slurm-bridge-1
+   BatchHost=slurm-bridge-1
+   StepMgrEnabled=Yes
+   NumNodes=1 NumCPUs=4 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:*
+   ReqTRES=cpu=1,mem=96046M,node=1,billing=1
+   AllocTRES=cpu=4,mem=96046M,node=1,billing=4
+   Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=*
+   MinCPUsNode=1 MinMemoryNode=0 MinTmpDiskNode=0
+   Features=(null) DelayBoot=00:00:00
+   OverSubscribe=NO Contiguous=0 Licenses=(null) LicensesAlloc=(null) Network=(null)
+   Command=(null)
+   WorkDir=/tmp
+   AdminComment={"pods":["slurm-bridge/job-sleep-single-8wtc2"]}
+   OOMKillStep=0
+`),
+    UTC,
+  );
+  assert.ok(typeof bridge !== 'string', String(bridge));
+  assert.equal(bridge.fields.AdminComment, '{"pods":["slurm-bridge/job-sleep-single-8wtc2"]}');
+  assert.equal(bridge.fields.OOMKillStep, '0');
+  assert.equal(bridge.fields.StepMgrEnabled, 'Yes');
+  assert.equal(bridge.batchHost, 'slurm-bridge-1');
+  assert.equal(bridge.tres?.cpus, 4);
+  // A batch job on 24.11/25.05 (src/scontrol/info_job.c order): OOMKillStep= right after StdOut=, when set.
+  const batch = parseScontrolJobLine(
+    'JobId=5 JobName=train UserId=u(1000) GroupId=u(1000) JobState=RUNNING Reason=None Command=/home/u/run dir/job.sh ' +
+      'WorkDir=/home/u/run dir StdErr=/home/u/run dir/slurm-5.out StdIn=/dev/null StdOut=/home/u/run dir/slurm-5.out OOMKillStep=0',
+    UTC,
+  );
+  assert.ok(typeof batch !== 'string');
+  assert.equal(batch.stdOut, '/home/u/run dir/slurm-5.out');
+  assert.equal(batch.stdErr, '/home/u/run dir/slurm-5.out');
+  // 23.02's Extra= after Comment=, 25.05's SegmentSize= after StdOut=, 25.11's SubmitLine= after Command=.
+  const newer = parseScontrolJobLine(
+    'JobId=6 JobName=t UserId=u(1000) JobState=PENDING Reason=Priority FailedNode=n3 Dependency=(null) Command=/w/job.sh ' +
+      'SubmitLine=sbatch --time=5 job.sh WorkDir=/w Comment=mine Extra=k=v StdErr=/w/e.txt StdIn=/dev/null StdOut=/w/o.txt SegmentSize=2',
+    UTC,
+  );
+  assert.ok(typeof newer !== 'string');
+  assert.equal(newer.reason, 'Priority');
+  assert.equal(newer.command, '/w/job.sh');
+  assert.equal(newer.fields.SubmitLine, 'sbatch --time=5 job.sh');
+  assert.equal(newer.workDir, '/w');
+  assert.equal(newer.comment, 'mine');
+  assert.equal(newer.stdErr, '/w/e.txt');
+  assert.equal(newer.stdOut, '/w/o.txt');
+});
+
 test('not scontrol output: a typed error, never a throw', () => {
   const r = parseScontrolJobs('No jobs in the system\n');
   assert.equal(r.ok, false);
