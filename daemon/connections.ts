@@ -153,7 +153,7 @@ class Entry {
 export class ClusterConnections {
   private readonly entries = new Map<string, Entry>();
   /** Local clusters' sessions (no connection to keep: "ready" from first use) and states, by name. */
-  private readonly locals = new Map<string, { id: string; session: LocalSession }>();
+  private readonly locals = new Map<string, { id: string; session: LocalSession; slurm?: Promise<SlurmVersion | null | undefined> }>();
   private readonly localStates = new Map<string, ConnectionState>();
   private readonly listeners = new Set<(name: string, state: ConnectionState) => void>();
   /** Start times of connection attempts and of commands, per cluster name (kept across remove/add). */
@@ -298,7 +298,7 @@ export class ClusterConnections {
   // ------------------------------------------------------------ internals
 
   /** A local cluster's session: SLURM's commands on this machine, counted in the budget like SSH commands. */
-  private localSession(cluster: ClusterRecord): RemoteSession & { hostKeyFingerprint: undefined } {
+  private async localSession(cluster: ClusterRecord): Promise<RemoteSession & { hostKeyFingerprint: undefined }> {
     const name = cluster.name;
     let l = this.locals.get(name);
     if (!l || l.id !== cluster.id) {
@@ -310,12 +310,21 @@ export class ClusterConnections {
       for (const listener of this.listeners) listener(name, this.localStates.get(name)!);
     }
     const s = l.session;
+    const exec: RemoteSession['exec'] = (argv, opts) => {
+      stamp(this.commands, name, Date.now());
+      this.options.observer?.command(name);
+      return s.exec(argv, opts);
+    };
+    // Read once per session, as for an SSH connection (SLURM on this machine does not change under a running daemon often).
+    const entry = l;
+    entry.slurm ??= this.readSlurmVersion(name, exec).then((v) => {
+      if (v === undefined) entry.slurm = undefined;
+      return v;
+    });
+    const slurmVersion = (await entry.slurm) ?? null;
     return {
-      exec: (argv, opts) => {
-        stamp(this.commands, name, Date.now());
-        this.options.observer?.command(name);
-        return s.exec(argv, opts);
-      },
+      exec,
+      slurmVersion,
       writeFile: (p, data, mode) => s.writeFile(p, data, mode),
       mkdirp: (p) => s.mkdirp(p),
       homeDir: () => s.homeDir(),

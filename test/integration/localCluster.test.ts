@@ -49,9 +49,12 @@ test('cluster add --local: this machine, as the daemon\'s own user, with the SLU
   const bad = await h.run(['cluster', 'add', 'mixed', '--local', '--host', 'login.example']);
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /--local .* takes no --host/);
-  const t = await h.json<{ remoteUser: string; slurmVersion: string | null; hostKeyFingerprint: string }>(['cluster', 'test', 'here']);
+  const t = await h.json<{ remoteUser: string; slurmVersion: string | null; slurm: { version: string; supported: boolean } | null; hostKeyFingerprint: string }>(['cluster', 'test', 'here']);
   assert.equal(t.remoteUser, env.user, 'commands run as the daemon\'s user');
-  assert.equal(t.slurmVersion, execFileSync('sinfo', ['--version'], { encoding: 'utf8' }).trim());
+  const printed = execFileSync('sinfo', ['--version'], { encoding: 'utf8' }).trim();
+  assert.equal(t.slurmVersion, printed);
+  assert.equal(t.slurm?.version, printed.split(' ').at(-1), 'the version is read from the local SLURM as from an SSH one');
+  assert.equal(t.slurm?.supported, true);
   assert.match(t.hostKeyFingerprint, /no SSH/);
   const { clusters } = await h.json<{ clusters: ClusterInfo[] }>(['cluster', 'list']);
   assert.deepEqual(clusters.map((c) => [c.name, c.kind, c.connection.status]), [['here', 'local', 'ready']]);
