@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ClusterConnections } from '../../daemon/connections';
+import { createLogger, memorySink } from '../../daemon/log';
 import { defaultStateDir, hostPlatform, usesFileModes } from '../../daemon/platform';
 import { ensureStateDir, metricsToken, statePaths } from '../../daemon/state';
 import {
@@ -154,4 +156,32 @@ test('a Windows ssh config (CRLF, backslash paths, quoted path with a space, rel
   );
   assert.deepEqual(resolveHost(config, 'putty-users', winCtx).agents, ['pageant']);
   for (const v of [target.hostName, target.user, ...target.identityFiles, ...(target.knownHostsFiles ?? [])]) assert.doesNotMatch(v, /\r/);
+});
+
+test('a cluster added on Windows: known_hosts, config files, default keys and agents of the Windows user', () => {
+  // Neither C:\Users\alice\.ssh\config nor C:\ProgramData\ssh\ssh_config exists here: both read as empty configs.
+  const connections = new ClusterConnections(createLogger(memorySink()), { resolveContext: winCtx });
+  assert.equal(connections.defaultKnownHostsFile(), 'C:\\Users\\alice\\.ssh\\known_hosts');
+  const record = {
+    id: 'c1',
+    name: 'hpc',
+    sshAlias: null,
+    host: 'login.hpc.example.org',
+    port: null,
+    user: 'alice',
+    identityFile: null,
+    knownHostsFile: connections.defaultKnownHostsFile(),
+    sshConfigFile: null,
+    createdAt: '2026-12-07T00:00:00.000Z',
+  };
+  const c = connections.resolve(record);
+  assert.equal(c.knownHostsFile, 'C:\\Users\\alice\\.ssh\\known_hosts');
+  assert.deepEqual(c.identityFiles, defaultIdentityFiles('C:\\Users\\alice', 'win32'));
+  assert.equal(c.identityFiles?.[0], 'C:\\Users\\alice\\.ssh\\id_rsa');
+  assert.deepEqual(c.agents, ['\\\\.\\pipe\\openssh-ssh-agent', 'pageant']);
+  // The user's config is the Windows one: the fixture's directory as %USERPROFILE%\.ssh.
+  const fromFixture = new ClusterConnections(createLogger(memorySink()), { resolveContext: winCtx, sshConfigFile: path.join(fixtures, 'ssh_config') });
+  const hpc = fromFixture.resolve({ ...record, sshAlias: 'putty-users', host: null });
+  assert.equal(hpc.host, 'other.example.org');
+  assert.deepEqual(hpc.agents, ['pageant']);
 });
