@@ -359,7 +359,7 @@ export class ClusterConnections {
     return config;
   }
 
-  /** The user's known_hosts (~/.ssh/known_hosts, %USERPROFILE%\\.ssh\\known_hosts on Windows): a new cluster's default. */
+  /** The user's known_hosts (~/.ssh/known_hosts, %USERPROFILE%\.ssh\known_hosts on Windows): a new cluster's default. */
   defaultKnownHostsFile(): string {
     return userSshFile(this.ctx, 'known_hosts');
   }

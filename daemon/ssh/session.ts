@@ -1406,7 +1406,7 @@ function killChannel(stream: ClientChannel): void {
   stream.close();
 }
 
-/** `~/…` (on Windows `~\\…` too) in a local path given by the user: this machine's home. */
+/** `~/…` (on Windows `~\…` too) in a local path given by the user: this machine's home. */
 function expandLocalHome(p: string): string {
   return expandTilde(p, hostPlatform().home, process.platform);
 }

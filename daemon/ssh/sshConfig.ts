@@ -553,7 +553,7 @@ function expandEnv(value: string, env: Readonly<Record<string, string | undefine
   });
 }
 
-/** `~` and `~/…` are the home; on Windows `~\\…` too, and the result uses backslashes throughout. */
+/** `~` and `~/…` are the home; on Windows `~\…` too, and the result uses backslashes throughout. */
 export function expandTilde(p: string, home: string, platform?: NodeJS.Platform): string {
   if (p === '~') return home;
   if (platform === 'win32') return p.startsWith('~/') || p.startsWith('~\\') ? nodePath.win32.join(home, p.slice(2)) : p;
