@@ -153,6 +153,8 @@ export async function connectOrStartDaemon(opts: StartOptions): Promise<Connecte
   const logFd = fs.openSync(opts.paths.logFile, 'a', 0o600);
   const child = spawn(opts.nodePath ?? process.execPath, [opts.daemonScript, ...(opts.daemonArgs ?? [])], {
     detached: true,
+    // Without it Windows gives the detached daemon a console window of its own.
+    windowsHide: true,
     stdio: ['ignore', logFd, logFd],
     env: daemonEnvironment(opts.env ?? process.env),
   });

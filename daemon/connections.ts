@@ -6,7 +6,6 @@
 // capped per cluster per rolling minute, and logins that need a person are
 // never retried by the daemon on its own. State changes are pushed to
 // clients as notifications.
-import { join } from 'node:path';
 import type { z } from 'zod';
 import { ErrorCode, type ConnectionState, type SshPrompt } from './protocol';
 import { RpcError } from './rpc/connection';
@@ -17,6 +16,8 @@ import {
   defaultResolveContext,
   loadSshConfig,
   resolveChain,
+  systemSshConfigFile,
+  userSshFile,
   type ResolveContext,
   type SshConfigFile,
 } from './ssh/sshConfig';
@@ -454,14 +455,19 @@ export class ClusterConnections {
     return config;
   }
 
+  /** The user's known_hosts (~/.ssh/known_hosts, %USERPROFILE%\.ssh\known_hosts on Windows): a new cluster's default. */
+  defaultKnownHostsFile(): string {
+    return userSshFile(this.ctx, 'known_hosts');
+  }
+
   /** The cluster's record resolved through its ssh config the way `ssh ALIAS` would; explicit settings win. */
   resolve(c: ClusterRecord): SshClusterConfig {
     const ctx = this.ctx;
-    const file = c.sshConfigFile ?? this.options.sshConfigFile ?? join(ctx.home, '.ssh', 'config');
+    const file = c.sshConfigFile ?? this.options.sshConfigFile ?? userSshFile(ctx, 'config');
     const config: SshConfigFile = loadSshConfig(file, ctx);
     if (c.sshConfigFile === null && this.options.sshConfigFile === undefined) {
       // ssh reads the system-wide file after the user's.
-      const system = loadSshConfig('/etc/ssh/ssh_config', ctx);
+      const system = loadSshConfig(systemSshConfigFile(ctx), ctx);
       config.entries.push(...system.entries);
       config.warnings.push(...system.warnings);
     }
@@ -474,12 +480,12 @@ export class ClusterConnections {
       hostName: c.sshAlias !== null && c.host !== null ? c.host : undefined,
     });
     const t = chain.target;
-    const defaultKnownHosts = join(ctx.home, '.ssh', 'known_hosts');
+    const defaultKnownHosts = userSshFile(ctx, 'known_hosts');
     // knownHostsFile is always stored (it defaults to ~/.ssh/known_hosts); only a
     // file other than the default overrides the config's UserKnownHostsFile.
     const knownHostsFile = c.knownHostsFile !== defaultKnownHosts ? c.knownHostsFile : (t.knownHostsFiles?.[0] ?? c.knownHostsFile);
     // ssh tries its default key names only when no identity is configured at all.
-    const targetIdentities = t.identityFiles.length > 0 ? t.identityFiles : c.identityFile ? [] : defaultIdentityFiles(ctx.home);
+    const targetIdentities = t.identityFiles.length > 0 ? t.identityFiles : c.identityFile ? [] : defaultIdentityFiles(ctx.home, ctx.platform);
     const ms = (s: number | null) => (s !== null && s > 0 ? s * 1000 : undefined);
     return {
       name: c.name,
@@ -488,7 +494,7 @@ export class ClusterConnections {
       user: t.user,
       identityFile: c.identityFile,
       identityFiles: targetIdentities,
-      agent: t.agent,
+      agents: t.agents,
       identitiesOnly: t.identitiesOnly,
       kbdInteractiveAuth: t.kbdInteractiveAuthentication,
       passwordAuth: t.passwordAuthentication,
@@ -503,8 +509,8 @@ export class ClusterConnections {
         port: h.port,
         user: h.user,
         // The cluster's explicit key is offered to the jump hosts too, after their own.
-        identityFiles: [...(h.identityFiles.length > 0 ? h.identityFiles : defaultIdentityFiles(ctx.home)), ...(c.identityFile ? [c.identityFile] : [])],
-        agent: h.agent,
+        identityFiles: [...(h.identityFiles.length > 0 ? h.identityFiles : defaultIdentityFiles(ctx.home, ctx.platform)), ...(c.identityFile ? [c.identityFile] : [])],
+        agents: h.agents,
         identitiesOnly: h.identitiesOnly,
         kbdInteractiveAuth: h.kbdInteractiveAuthentication,
         passwordAuth: h.passwordAuthentication,

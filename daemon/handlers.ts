@@ -1,7 +1,6 @@
 // Request handlers: plain functions of injected services, one per protocol
 // method, each receiving params already validated against the protocol.
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { z } from 'zod';
 import {
   ErrorCode,
@@ -165,7 +164,7 @@ export function createHandlers(s: Services): Handlers {
 
     'clusters/add'(params) {
       // A local cluster has no host key to check.
-      const knownHostsFile = params.kind === 'local' ? '' : (params.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts'));
+      const knownHostsFile = params.kind === 'local' ? '' : (params.knownHostsFile ?? s.connections.defaultKnownHostsFile());
       const c = s.clusters.add({ ...params, knownHostsFile });
       return clusterInfo(c, s.connections.state(c.name));
     },

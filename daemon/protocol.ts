@@ -957,6 +957,21 @@ export const ScriptProblem = z.object({
 });
 export type ScriptProblem = z.infer<typeof ScriptProblem>;
 
+/**
+ * Something the daemon does to the script that the user should know of, not a
+ * fault in it. crlf-converted: the script has Windows line endings, which
+ * sbatch refuses; the daemon uploads it with Unix ones (the position is the
+ * first CRLF).
+ */
+export const ScriptNotice = z.object({
+  code: z.string(),
+  line: z.number().int(),
+  column: z.number().int(),
+  endColumn: z.number().int(),
+  message: z.string(),
+});
+export type ScriptNotice = z.infer<typeof ScriptNotice>;
+
 export const RuntimeWarning = z.object({
   /** timeout-risk: the limit is below p90; over-request: the limit is above 4 × p90 and 15 minutes or more above the suggested limit. */
   kind: z.enum(['timeout-risk', 'over-request']),
@@ -980,6 +995,8 @@ export const RuntimeEstimate = z.object({
   warnings: z.array(RuntimeWarning),
   /** What the directive parser could not understand. */
   problems: z.array(ScriptProblem),
+  /** What the daemon does to the script on submit. Absent: nothing (and from daemons before it was added). */
+  notices: z.array(ScriptNotice).optional(),
 });
 export type RuntimeEstimate = z.infer<typeof RuntimeEstimate>;
 

@@ -1,12 +1,11 @@
 // Where the daemon keeps its per-user state, and the files through which a
-// client finds the running daemon: a state file (host, port + token, mode
-// 0600). The lock that makes the daemon one instance per state directory is
-// lock.ts.
+// client finds the running daemon: a state file (host, port + token, private
+// to the user). The lock that makes the daemon one instance per state
+// directory is lock.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { z } from 'zod';
+import { defaultStateDir, hostPlatform, usesFileModes, type HostPlatform } from './platform';
 
 export interface StatePaths {
   dir: string;
@@ -18,25 +17,39 @@ export interface StatePaths {
   metricsTokenFile: string;
 }
 
-/** $SLURM_ML_STATE_DIR, else $XDG_STATE_HOME/slurm-ml, else ~/.local/state/slurm-ml. */
-export function statePaths(env: NodeJS.ProcessEnv = process.env): StatePaths {
-  const dir = env.SLURM_ML_STATE_DIR
-    ? path.resolve(env.SLURM_ML_STATE_DIR)
-    : path.join(env.XDG_STATE_HOME ? path.resolve(env.XDG_STATE_HOME) : path.join(os.homedir(), '.local', 'state'), 'slurm-ml');
+/**
+ * $SLURM_ML_STATE_DIR, else the OS's place (platform.ts: %LOCALAPPDATA%\slurm-ml,
+ * ~/Library/Application Support/slurm-ml, $XDG_STATE_HOME/slurm-ml or
+ * ~/.local/state/slurm-ml). `host` (with its own env) is this machine with `env`
+ * unless a test gives another OS.
+ */
+export function statePaths(env: NodeJS.ProcessEnv = process.env, host: HostPlatform = hostPlatform({ env })): StatePaths {
+  const dir = defaultStateDir(host);
+  const join = host.path.join;
   return {
     dir,
-    stateFile: path.join(dir, 'daemon.json'),
-    lockFile: path.join(dir, 'daemon.lock'),
-    database: path.join(dir, 'registry.db'),
-    logFile: path.join(dir, 'daemon.log'),
-    metricsTokenFile: path.join(dir, 'metrics-token'),
+    stateFile: join(dir, 'daemon.json'),
+    lockFile: join(dir, 'daemon.lock'),
+    database: join(dir, 'registry.db'),
+    logFile: join(dir, 'daemon.log'),
+    metricsTokenFile: join(dir, 'metrics-token'),
   };
 }
 
-export function ensureStateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+/** Which OS's rules for file protection apply: this machine's unless a test says otherwise. */
+type ModeHost = Pick<HostPlatform, 'platform'>;
+const thisMachine: ModeHost = { platform: process.platform };
+
+/**
+ * Creates the state directory, 0700 where modes exist. On Windows modes mean
+ * nothing; the profile directory's ACL (inherited by %LOCALAPPDATA%) keeps
+ * it the user's (platform.ts), so nothing is set or checked there.
+ */
+export function ensureStateDir(dir: string, host: ModeHost = thisMachine): void {
+  const modes = usesFileModes(host);
+  fs.mkdirSync(dir, { recursive: true, ...(modes ? { mode: 0o700 } : {}) });
   // mkdir's mode is masked by umask and ignored for an existing directory.
-  fs.chmodSync(dir, 0o700);
+  if (modes) fs.chmodSync(dir, 0o700);
 }
 
 export const DaemonStateFile = z.object({
@@ -51,16 +64,19 @@ export const DaemonStateFile = z.object({
 });
 export type DaemonStateFile = z.infer<typeof DaemonStateFile>;
 
-export function writeStateFile(file: string, data: DaemonStateFile): void {
-  writePrivateFile(file, JSON.stringify(data, null, 2) + '\n');
+export function writeStateFile(file: string, data: DaemonStateFile, host: ModeHost = thisMachine): void {
+  writePrivateFile(file, JSON.stringify(data, null, 2) + '\n', host);
 }
 
-/** Writes `text` to `file` atomically, 0600 from the start: a token must never be readable by others, not even briefly. */
-function writePrivateFile(file: string, text: string): void {
+/**
+ * Writes `text` to `file` atomically, 0600 from the start: a token must never be readable by others,
+ * not even briefly. (On Windows the directory's inherited ACL does that; see ensureStateDir.)
+ */
+function writePrivateFile(file: string, text: string, host: ModeHost): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
   try {
-    fs.fchmodSync(fd, 0o600);
+    if (usesFileModes(host)) fs.fchmodSync(fd, 0o600);
     fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
@@ -73,18 +89,18 @@ function writePrivateFile(file: string, text: string): void {
  * The bearer token the metrics endpoint asks for: kept in `file` (0600) across restarts, so a
  * Prometheus reading it with `credentials_file` keeps scraping; made anew when absent or unreadable.
  */
-export function metricsToken(file: string): string {
+export function metricsToken(file: string, host: ModeHost = thisMachine): string {
   try {
     const t = fs.readFileSync(file, 'utf8').trim();
     if (/^[0-9a-f]{64}$/.test(t)) {
-      fs.chmodSync(file, 0o600);
+      if (usesFileModes(host)) fs.chmodSync(file, 0o600);
       return t;
     }
   } catch {
     // absent: made below
   }
   const t = randomBytes(32).toString('hex');
-  writePrivateFile(file, `${t}\n`);
+  writePrivateFile(file, `${t}\n`, host);
   return t;
 }
 

@@ -1,6 +1,7 @@
 // Runtime estimates in the editor: as typing pauses, each sbatch script is
 // sent to runtime/estimate once per version; the answer becomes diagnostics
-// (the parser's problems, a TIMEOUT risk on the --time line with a Quick Fix)
+// (the parser's problems, a TIMEOUT risk on the --time line with a Quick Fix,
+// what submit will do to the script, such as converting CRLF line endings)
 // and a CodeLens with the estimate, the expected start and Submit. A template
 // (*.sbatch.hbs) is first rendered by the daemon with its variables' defaults.
 // The logic is model/estimates.ts.
@@ -187,7 +188,7 @@ export class EditorEstimates implements vscode.CodeLensProvider, vscode.CodeActi
     if (isTemplate(doc.fileName)) {
       // Lines of the rendered script are not the template's: the warnings go on the first directive, without a fix.
       const first = Math.max(0, lines.findIndex((l) => /^#SBATCH\b/.test(l)));
-      return [...e.problems.map((p) => `${p.message} (in the script rendered with the defaults)`), ...e.warnings.map((w) => w.message)].map((m) => {
+      return [...e.problems.map((p) => `${p.message} (in the script rendered with the defaults)`), ...e.warnings.map((w) => w.message), ...(e.notices ?? []).map((n) => n.message)].map((m) => {
         const d = new vscode.Diagnostic(range(problemRange({ line: first + 1, column: 1, endColumn: 1 }, lines)), m, vscode.DiagnosticSeverity.Information);
         d.source = SOURCE;
         return d;
@@ -199,6 +200,13 @@ export class EditorEstimates implements vscode.CodeLensProvider, vscode.CodeActi
       if (p.option) d.code = p.option;
       return d;
     });
+    // Not faults: what submitting does to the script (Windows line endings become Unix ones).
+    for (const n of e.notices ?? []) {
+      const d = new vscode.Diagnostic(range(problemRange(n, lines)), n.message, vscode.DiagnosticSeverity.Information);
+      d.source = SOURCE;
+      d.code = n.code;
+      out.push(d);
+    }
     const time = findTimeDirective(lines);
     for (const w of e.warnings) {
       const at = time ? range(time) : range(problemRange({ line: 0, column: 1, endColumn: 1 }, lines));

@@ -14,6 +14,7 @@ export function formatEstimate(e: RuntimeEstimate, file: string): string {
   if (e.expectedStart) lines.push(`  starts      ≈ ${e.expectedStart}`);
   for (const w of e.warnings) lines.push(`  warning     ${w.message}${w.suggestedLimit ? ` (suggested: --time=${w.suggestedLimit})` : ''}`);
   for (const p of e.problems) lines.push(`  ${p.severity.padEnd(11)} line ${p.line}, column ${p.column}: ${p.message}`);
+  for (const n of e.notices ?? []) lines.push(`  note        line ${n.line}: ${n.message}`);
   return lines.join('\n');
 }
 

@@ -23,6 +23,7 @@ import { connectToRunningDaemon } from '../client';
 import { metricsAddress } from '../metrics';
 import { isProcessAlive, readStateFile } from '../state';
 import { DAEMON_VERSION } from '../version';
+import { dosLineBreaksMessage, findDosLineBreaks } from '../slurm/lineEndings';
 import { formatJob, formatJobsTable, formatDuration } from './format';
 import { logsCommand } from './logs';
 import { renderCommand, templatesCommand } from './templates';
@@ -247,6 +248,9 @@ async function submitCommand(args: string[]): Promise<number> {
     throw new Error(`cannot read ${scriptFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   const cluster = need(values.cluster, '--cluster');
+  // The daemon converts them; say so, since the file on disk stays as it is (and plain sbatch would refuse it).
+  const crlf = findDosLineBreaks(script);
+  if (crlf) process.stderr.write(`note: ${scriptFile}: ${dosLineBreaksMessage(crlf)}\n`);
   return withDaemon(async (rpc) => {
     const job = await rpc.request(
       JobsSubmit,

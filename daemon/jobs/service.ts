@@ -24,6 +24,7 @@ import {
   squeueMineCommand,
   squeuePathsCommand,
 } from '../slurm/commands';
+import { findDosLineBreaks, toUnixLineBreaks } from '../slurm/lineEndings';
 import { parseSbatchOutput } from '../slurm/sbatch';
 import { parseSqueue, parseSqueuePaths, type SqueueJob, type SqueuePaths } from '../slurm/squeue';
 import { parseScontrolJobs, type ScontrolJob } from '../slurm/scontrol';
@@ -180,6 +181,12 @@ export class JobService {
     let script = req.script;
     let values: Record<string, unknown> | null = null;
     if (wf) ({ script, values } = await wf.render(runDir));
+    // sbatch refuses Windows line endings ("DOS line breaks"); the job gets the script with Unix ones, and so does its record.
+    const crlf = findDosLineBreaks(script);
+    if (crlf) {
+      script = toUnixLineBreaks(script);
+      log.info('script has Windows line endings; uploading it with Unix ones', { job: id, lines: crlf.count });
+    }
     let argv: string[];
     try {
       // The comment makes the job recognisable in squeue/sacct too; a user's own --comment comes later and wins.

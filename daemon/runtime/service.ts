@@ -3,11 +3,12 @@
 // user's last runs of the same job, else of any job) or, without history, from
 // the time limit it asks for; every estimate says which source produced it.
 // The learned model (quantile trees) plugs in as a further source.
-import { type RuntimeEstimate, type RuntimeModelInfo, type RuntimeWarning, type ScriptProblem, type SubmitEstimate } from '../protocol';
+import { type RuntimeEstimate, type RuntimeModelInfo, type RuntimeWarning, type ScriptNotice, type ScriptProblem, type SubmitEstimate } from '../protocol';
 import type { ClusterRecord, ClusterStore } from '../db/registry';
 import type { ClusterConnections, RemoteSession } from '../connections';
 import type { Logger } from '../log';
 import { parseSbatchScript } from '../slurm/directives';
+import { dosLineBreaksMessage, findDosLineBreaks, toUnixLineBreaks } from '../slurm/lineEndings';
 import { formatSlurmDuration, parseSlurmTimestamp } from '../slurm/time';
 import { sbatchTestOnlyCommand } from '../slurm/commands';
 import { randomUUID } from 'node:crypto';
@@ -241,6 +242,11 @@ function jobRequestOf(req: ReturnType<typeof parseSbatchScript>['request'], user
   };
 }
 
+function noticesOf(script: string): ScriptNotice[] {
+  const crlf = findDosLineBreaks(script);
+  return crlf ? [{ code: 'crlf-converted', line: crlf.line, column: crlf.column, endColumn: crlf.column + 1, message: dosLineBreaksMessage(crlf) }] : [];
+}
+
 function problemsOf(parsed: ReturnType<typeof parseSbatchScript>): ScriptProblem[] {
   return parsed.problems.map((x) => ({
     line: x.line,
@@ -379,9 +385,10 @@ export class RuntimeService {
     const [estimate] = await this.estimateMany(cluster, user, [p]);
     if (!estimate) throw new Error('no estimate');
     if (p.expectedStart && !estimate.problems.some((x) => x.severity === 'error')) {
-      // sbatch reads the script from stdin and answers without submitting (an option sbatch could not take: no start).
+      // sbatch reads the script from stdin and answers without submitting, given as submit would upload it
+      // (an option sbatch could not take: no start).
       const argv = p.sbatchArgs.some((a) => /[\n\r\0]/.test(a)) ? null : sbatchTestOnlyCommand(p.sbatchArgs);
-      const r = argv ? await session.exec(argv, { stdin: p.script, timeoutMs: 30_000 }) : null;
+      const r = argv ? await session.exec(argv, { stdin: toUnixLineBreaks(p.script), timeoutMs: 30_000 }) : null;
       estimate.expectedStart = r?.code === 0 ? parseTestOnly(r.stderr) : null;
     }
     return estimate;
@@ -418,6 +425,19 @@ export class RuntimeService {
    * one (all rows in one onnxruntime batch), else from history or the request.
    */
   private async estimateMany(cluster: ClusterRecord, user: string, scripts: readonly { script: string; sbatchArgs: string[] }[]): Promise<RuntimeEstimate[]> {
+    // Each script as submit uploads it (Unix line breaks), with a notice where that differs from the text given.
+    const estimates = await this.estimateUploaded(
+      cluster,
+      user,
+      scripts.map((x) => ({ script: toUnixLineBreaks(x.script), sbatchArgs: x.sbatchArgs })),
+    );
+    return estimates.map((e, i) => {
+      const notices = noticesOf(scripts[i]!.script);
+      return notices.length > 0 ? { ...e, notices } : e;
+    });
+  }
+
+  private async estimateUploaded(cluster: ClusterRecord, user: string, scripts: readonly { script: string; sbatchArgs: string[] }[]): Promise<RuntimeEstimate[]> {
     const parsed = scripts.map((x) => parseSbatchScript(x.script, x.sbatchArgs));
     const history = this.history(cluster);
     const model = this.model(cluster);

@@ -3,11 +3,11 @@
 // limit new connections (sshd MaxStartups), while channels on an open
 // connection cost a few ms.
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Client, utils } from 'ssh2';
 import type { AuthenticationType, AuthHandlerMiddleware, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from 'ssh2';
 import type { z } from 'zod';
+import { hostPlatform } from '../platform';
 import type { SshPrompt } from '../protocol';
 import {
   appendKnownHost,
@@ -20,6 +20,7 @@ import {
 } from './knownHosts';
 import type { KnownHostEntry } from './knownHosts';
 import { shellCommand, shellCommandInDir, shellQuote } from './quote';
+import { expandTilde } from './sshConfig';
 
 /** How to log in to one host: the cluster's login node, or a jump host on the way. */
 export interface SshHostAuth {
@@ -28,8 +29,12 @@ export interface SshHostAuth {
    * OpenSSH's default names. Missing or unreadable ones are skipped, as ssh does.
    */
   identityFiles?: string[];
-  /** SSH agent socket (ssh2 `agent`); null or absent: no agent. */
-  agent?: string | null;
+  /**
+   * SSH agents to ask, in order (ssh2 `agent`: a socket path, a Windows
+   * named pipe, or `pageant`); absent or empty: none. One that cannot be
+   * reached is skipped, as ssh does.
+   */
+  agents?: string[];
   /** IdentitiesOnly: do not offer the agent's keys. */
   identitiesOnly?: boolean;
   /** Offer keyboard-interactive / password when the server allows them (default true; needs a prompt). */
@@ -211,7 +216,7 @@ interface Endpoint {
   port: number;
   user: string;
   identities: { path: string; required: boolean }[];
-  agent: string | null;
+  agents: string[];
   knownHostsFile: string;
   hashKnownHosts: boolean;
   kbdInteractiveAuth: boolean;
@@ -631,7 +636,7 @@ export class SshSession {
       port: j.port,
       user: j.user,
       identities: (j.identityFiles ?? []).map((path) => ({ path: expandLocalHome(path), required: false })),
-      agent: j.identitiesOnly ? null : (j.agent ?? null),
+      agents: j.identitiesOnly ? [] : (j.agents ?? []),
       knownHostsFile: expandLocalHome(j.knownHostsFile),
       hashKnownHosts: j.hashKnownHosts ?? false,
       kbdInteractiveAuth: j.kbdInteractiveAuth ?? true,
@@ -652,7 +657,7 @@ export class SshSession {
         port: c.port,
         user: c.user,
         identities,
-        agent: c.identitiesOnly ? null : (c.agent ?? null),
+        agents: c.identitiesOnly ? [] : (c.agents ?? []),
         knownHostsFile: expandLocalHome(c.knownHostsFile),
         hashKnownHosts: c.hashKnownHosts ?? false,
         kbdInteractiveAuth: c.kbdInteractiveAuth ?? true,
@@ -741,6 +746,12 @@ export class SshSession {
       // timeout, then "Connection lost before handshake"); with no listener
       // an 'error' event would crash the daemon.
       client.on('error', (err: Error & { level?: string }) => {
+        if (!settled && err.level === 'agent') {
+          // ssh2 goes on to the next method by itself; ssh too just warns when an agent cannot be reached
+          // (a stale SSH_AUTH_SOCK, the Windows OpenSSH agent's service stopped, Pageant not started).
+          this.log.info('ssh agent not usable; trying the next method', { cluster: this._config.name, host, port, error: err.message });
+          return;
+        }
         if (!settled) {
           fail(hostKeyError ?? authError ?? (this.closed ? this.closedError() : this.connectError(ep, err, auth.tried)));
           return;
@@ -888,8 +899,7 @@ export class SshSession {
         },
       });
     }
-    if (ep.agent) {
-      const agent = ep.agent;
+    for (const agent of ep.agents) {
       steps.push({
         method: 'publickey',
         run: (next) => {
@@ -1396,10 +1406,9 @@ function killChannel(stream: ClientChannel): void {
   stream.close();
 }
 
+/** `~/…` (on Windows `~\…` too) in a local path given by the user: this machine's home. */
 function expandLocalHome(p: string): string {
-  if (p === '~') return homedir();
-  if (p.startsWith('~/')) return homedir() + p.slice(1);
-  return p;
+  return expandTilde(p, hostPlatform().home, process.platform);
 }
 
 function errorMessage(err: unknown): string {

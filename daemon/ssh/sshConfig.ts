@@ -9,9 +9,10 @@
 // never run shell commands from a config file behind the user's back.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { hostname, userInfo } from 'node:os';
+import * as nodePath from 'node:path';
 import { LineType, parse, type Line } from 'ssh-config';
+import { hostPlatform } from '../platform';
 import { globMatch } from './knownHosts';
 
 /** One directive, flattened out of its Host/Match block and Include chain. */
@@ -42,6 +43,47 @@ export interface ResolveContext {
   localHost: string;
   uid: number;
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The OS whose OpenSSH rules apply (where its files are, which agent it
+   * asks, how paths look); absent: POSIX.
+   */
+  platform?: NodeJS.Platform;
+}
+
+/** The path rules of the context's OS. */
+function pathsOf(ctx: Pick<ResolveContext, 'platform'>): nodePath.PlatformPath {
+  return ctx.platform === 'win32' ? nodePath.win32 : nodePath.posix;
+}
+
+/**
+ * The Windows OpenSSH agent (the ssh-agent service of Windows' own OpenSSH)
+ * listens on this named pipe; Win32 ssh.exe asks it when SSH_AUTH_SOCK is unset.
+ */
+export const WINDOWS_OPENSSH_AGENT_PIPE = '\\\\.\\pipe\\openssh-ssh-agent';
+/** ssh2's name for PuTTY's agent (Windows only). */
+export const PAGEANT = 'pageant';
+
+/** The user's ssh directory: ~/.ssh, on Windows %USERPROFILE%\.ssh (as Win32 OpenSSH has it). */
+export function userSshFile(ctx: Pick<ResolveContext, 'home' | 'platform'>, name: 'config' | 'known_hosts'): string {
+  return pathsOf(ctx).join(ctx.home, '.ssh', name);
+}
+
+/** The system-wide client config: /etc/ssh/ssh_config, on Windows %PROGRAMDATA%\ssh\ssh_config. */
+export function systemSshConfigFile(ctx: Pick<ResolveContext, 'env' | 'platform'>): string {
+  if (ctx.platform !== 'win32') return '/etc/ssh/ssh_config';
+  return nodePath.win32.join(ctx.env.PROGRAMDATA || ctx.env.ALLUSERSPROFILE || 'C:\\ProgramData', 'ssh', 'ssh_config');
+}
+
+/**
+ * The agents to ask when the config names none, in order. SSH_AUTH_SOCK when
+ * set, as everywhere. Otherwise on Windows: first the Windows OpenSSH agent's
+ * pipe (what ssh.exe uses, so keys added with `ssh-add` work the same for
+ * both), then Pageant (PuTTY users' agent). An agent that is not running is
+ * skipped at login, so having either one is enough. Elsewhere: none.
+ */
+export function defaultAgents(ctx: Pick<ResolveContext, 'env' | 'platform'>): string[] {
+  if (ctx.env.SSH_AUTH_SOCK) return [ctx.env.SSH_AUTH_SOCK];
+  return ctx.platform === 'win32' ? [WINDOWS_OPENSSH_AGENT_PIPE, PAGEANT] : [];
 }
 
 export function defaultResolveContext(): ResolveContext {
@@ -54,7 +96,7 @@ export function defaultResolveContext(): ResolveContext {
   } catch {
     // No passwd entry: keep $USER.
   }
-  return { home: homedir(), localUser, localHost: hostname(), uid, env: process.env };
+  return { home: hostPlatform().home, localUser, localHost: hostname(), uid, env: process.env, platform: process.platform };
 }
 
 // ----------------------------------------------------------------- loading
@@ -81,7 +123,8 @@ export function parseSshConfig(
   const ctx = opts.ctx ?? defaultResolveContext();
   const out: SshConfigFile = { entries: [], warnings: [] };
   const read = opts.read ?? defaultReader;
-  const expand = opts.expandGlob ?? expandGlob;
+  const paths = pathsOf(ctx);
+  const expand = opts.expandGlob ?? ((pattern: string) => expandGlob(pattern, paths));
   const walk = (body: string, source: string, outer: Condition[], depth: number) => {
     let lines: Line[];
     try {
@@ -102,8 +145,8 @@ export function parseSshConfig(
         if (key === 'include') {
           if (depth >= 16) throw new Error(`${source}: Include nested more than 16 deep`);
           for (const arg of args) {
-            let pattern = expandTilde(arg, ctx.home);
-            if (!pattern.startsWith('/')) pattern = join(ctx.home, '.ssh', pattern);
+            let pattern = expandTilde(arg, ctx.home, ctx.platform);
+            if (!paths.isAbsolute(pattern)) pattern = paths.join(ctx.home, '.ssh', pattern);
             for (const file of expand(pattern)) {
               const included = read(file);
               if (included === undefined) {
@@ -160,9 +203,9 @@ function matchCondition(args: string[], source: string, warnings: string[]): Con
 }
 
 /** The files a glob names, sorted (ssh uses glob(3), which sorts). Only the last path part may hold wildcards. */
-function expandGlob(pattern: string): string[] {
+function expandGlob(pattern: string, paths: nodePath.PlatformPath): string[] {
   if (!/[*?[]/.test(pattern)) return [pattern];
-  const dir = dirname(pattern);
+  const dir = paths.dirname(pattern);
   const base = pattern.slice(dir.length + 1);
   let names: string[];
   try {
@@ -173,7 +216,7 @@ function expandGlob(pattern: string): string[] {
   return names
     .filter((n) => !n.startsWith('.') && globMatch(n, base))
     .sort()
-    .map((n) => join(dir, n));
+    .map((n) => paths.join(dir, n));
 }
 
 // ----------------------------------------------------------------- matching
@@ -292,8 +335,11 @@ export interface ResolvedHost {
   /** IdentityFile values, expanded; empty when the config names none. */
   identityFiles: string[];
   identitiesOnly: boolean;
-  /** Agent socket path, or null for none. */
-  agent: string | null;
+  /**
+   * Agents to ask, in order: IdentityAgent's, else defaultAgents() (SSH_AUTH_SOCK;
+   * on Windows the OpenSSH agent's pipe, then Pageant). Empty: none.
+   */
+  agents: string[];
   /** UserKnownHostsFile values, expanded; null when not set. */
   knownHostsFiles: string[] | null;
   hashKnownHosts: boolean;
@@ -319,8 +365,9 @@ export class SshConfigError extends Error {
 }
 
 /** The OpenSSH defaults for IdentityFile, used when none is configured. */
-export function defaultIdentityFiles(home: string): string[] {
-  return ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk'].map((f) => join(home, '.ssh', f));
+export function defaultIdentityFiles(home: string, platform?: NodeJS.Platform): string[] {
+  const paths = pathsOf({ platform });
+  return ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk'].map((f) => paths.join(home, '.ssh', f));
 }
 
 export function resolveHost(config: SshConfigFile, name: string, ctx: ResolveContext, overrides: ResolveOverrides = {}): ResolvedHost {
@@ -350,17 +397,14 @@ export function resolveHost(config: SshConfigFile, name: string, ctx: ResolveCon
     k: first('hostkeyalias') ?? hostName,
   };
   tokens.C = createHash('sha1').update(`${tokens.l}${hostName}${port}${user}`).digest('hex');
-  const path = (v: string, what: string) => expandTilde(expandEnv(expandTokens(v, tokens, where(what)), ctx.env, where(what)), ctx.home);
+  const path = (v: string, what: string) => expandTilde(expandEnv(expandTokens(v, tokens, where(what)), ctx.env, where(what)), ctx.home, ctx.platform);
 
   const identityFiles = (o.get('identityfile') ?? []).filter((v) => v.toLowerCase() !== 'none').map((v) => path(v, 'IdentityFile'));
 
-  let agent: string | null = ctx.env.SSH_AUTH_SOCK || null;
+  // `IdentityAgent SSH_AUTH_SOCK` means the default, as not setting it does.
+  let agents = defaultAgents(ctx);
   const ia = first('identityagent');
-  if (ia !== undefined) {
-    if (ia.toLowerCase() === 'none') agent = null;
-    else if (ia === 'SSH_AUTH_SOCK') agent = ctx.env.SSH_AUTH_SOCK || null;
-    else agent = path(ia, 'IdentityAgent');
-  }
+  if (ia !== undefined && ia !== 'SSH_AUTH_SOCK') agents = ia.toLowerCase() === 'none' ? [] : [path(ia, 'IdentityAgent')];
 
   const ukh = o.get('userknownhostsfile');
   const knownHostsFiles = ukh === undefined ? null : ukh.filter((v) => v.toLowerCase() !== 'none').map((v) => path(v, 'UserKnownHostsFile'));
@@ -385,7 +429,7 @@ export function resolveHost(config: SshConfigFile, name: string, ctx: ResolveCon
     user,
     identityFiles,
     identitiesOnly: yes(first('identitiesonly'), false),
-    agent,
+    agents,
     knownHostsFiles,
     hashKnownHosts: yes(first('hashknownhosts'), false),
     proxyJump,
@@ -509,8 +553,10 @@ function expandEnv(value: string, env: Readonly<Record<string, string | undefine
   });
 }
 
-export function expandTilde(p: string, home: string): string {
+/** `~` and `~/…` are the home; on Windows `~\…` too, and the result uses backslashes throughout. */
+export function expandTilde(p: string, home: string, platform?: NodeJS.Platform): string {
   if (p === '~') return home;
+  if (platform === 'win32') return p.startsWith('~/') || p.startsWith('~\\') ? nodePath.win32.join(home, p.slice(2)) : p;
   if (p.startsWith('~/')) return home + p.slice(1);
   return p;
 }

@@ -399,6 +399,27 @@ test('unauthorized key: kind auth; unreadable or encrypted identity: kind identi
   await rejectsWithKind(session({ identityFile: stranger + '.pub' }).connect(), 'identity');
 });
 
+test('agents are asked in order and one that cannot be reached is skipped (a stale SSH_AUTH_SOCK; on Windows the OpenSSH pipe, then Pageant)', async () => {
+  // A real ssh-agent holding the cluster key, started for this test and killed after it.
+  const out = execFileSync('ssh-agent', ['-s', '-a', join(local, 'agent.sock')], { encoding: 'utf8' });
+  const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)?.[1]);
+  assert.ok(pid > 0, out);
+  try {
+    const sock = join(local, 'agent.sock');
+    execFileSync('ssh-add', ['-q', env.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const stale = join(local, 'gone.sock'); // nothing listens there
+    const s = session({ identityFile: null, identityFiles: [], agents: [stale, sock], kbdInteractiveAuth: false, passwordAuth: false });
+    await s.connect();
+    assert.equal((await s.exec(['echo', 'via agent'])).stdout, 'via agent\n');
+    await s.close();
+    // With only the unreachable agent the login fails as an authentication failure that names it.
+    const err = await rejectsWithKind(session({ identityFile: null, identityFiles: [], agents: [stale], kbdInteractiveAuth: false, passwordAuth: false }).connect(), 'auth');
+    assert.match(err.message, /gone\.sock/);
+  } finally {
+    process.kill(pid, 'SIGTERM');
+  }
+});
+
 test('server that never sends a banner: kind timeout, no crash from the second error', async () => {
   const held: Socket[] = [];
   const silent = createServer((sock) => held.push(sock));

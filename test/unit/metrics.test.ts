@@ -24,6 +24,10 @@ import { ModelStore, mlflowRunUrl } from '../../daemon/db/models';
 import { parseExposition, sampleValue } from './metricsText';
 import { startHarness } from './harness';
 import { metricsToken } from '../../daemon/state';
+import { hostPlatform, usesFileModes } from '../../daemon/platform';
+
+/** Windows has no POSIX modes: the profile directory's ACL protects state there (platforms.test.ts). */
+const noModes = !usesFileModes(hostPlatform()) && 'no POSIX file modes on Windows';
 
 const log = createLogger(memorySink('error'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-metrics-'));
@@ -76,7 +80,7 @@ test('the endpoint serves /metrics on loopback, with its bearer token only, and 
   }
 });
 
-test('the metrics token is kept 0600 across restarts and made anew when its file is damaged', () => {
+test('the metrics token is kept 0600 across restarts and made anew when its file is damaged', { skip: noModes }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-mtoken-'));
   try {
     const file = path.join(dir, 'metrics-token');

@@ -89,15 +89,15 @@ Host c
   IdentityAgent SSH_AUTH_SOCK
 `);
   const a = resolveHost(c, 'a', ctx);
-  assert.equal(a.agent, null);
+  assert.deepEqual(a.agents, []);
   assert.deepEqual(a.knownHostsFiles, ['/home/alice/.ssh/kh_a', '/etc/other']);
   assert.deepEqual([a.serverAliveIntervalS, a.serverAliveCountMax, a.connectTimeoutS], [30, 5, 7]);
   assert.equal(a.identitiesOnly, true);
   assert.equal(a.hashKnownHosts, true);
   assert.deepEqual(a.identityFiles, ['/keys/u@a_22']);
-  assert.equal(resolveHost(c, 'b', ctx).agent, '/home/alice/agent-alice.sock');
-  assert.equal(resolveHost(c, 'c', ctx).agent, '/run/agent.sock');
-  assert.equal(resolveHost(c, 'd', ctx).agent, '/run/agent.sock'); // SSH_AUTH_SOCK by default
+  assert.deepEqual(resolveHost(c, 'b', ctx).agents, ['/home/alice/agent-alice.sock']);
+  assert.deepEqual(resolveHost(c, 'c', ctx).agents, ['/run/agent.sock']);
+  assert.deepEqual(resolveHost(c, 'd', ctx).agents, ['/run/agent.sock']); // SSH_AUTH_SOCK by default
   assert.equal(resolveHost(c, 'd', ctx).knownHostsFiles, null);
   assert.throws(() => resolveHost(cfg('Host x\n  IdentityFile ${NOPE}/k\n'), 'x', ctx), /NOPE is not set/);
   assert.throws(() => resolveHost(cfg('Host x\n  Port ssh\n'), 'x', ctx), SshConfigError);

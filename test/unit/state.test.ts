@@ -7,18 +7,24 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureStateDir, readStateFile, statePaths, writeStateFile } from '../../daemon/state';
 import { acquireLock, AlreadyRunningError, LOCK_STALE_MS, readLock, RunningElsewhereError } from '../../daemon/lock';
+import { hostPlatform, usesFileModes } from '../../daemon/platform';
+
+/** Windows has no POSIX modes: the profile directory's ACL protects state there (platforms.test.ts). */
+const noModes = !usesFileModes(hostPlatform()) && 'no POSIX file modes on Windows';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-state-'));
 }
 
 test('state paths follow SLURM_ML_STATE_DIR, then XDG_STATE_HOME, then ~/.local/state', () => {
-  assert.equal(statePaths({ SLURM_ML_STATE_DIR: '/a/b' }).stateFile, '/a/b/daemon.json');
-  assert.equal(statePaths({ XDG_STATE_HOME: '/x' }).dir, '/x/slurm-ml');
-  assert.equal(statePaths({}).dir, path.join(os.homedir(), '.local', 'state', 'slurm-ml'));
+  // Linux's rules (other systems: platforms.test.ts).
+  const linux = (env: NodeJS.ProcessEnv) => statePaths(env, hostPlatform({ platform: 'linux', env, home: os.homedir() }));
+  assert.equal(linux({ SLURM_ML_STATE_DIR: '/a/b' }).stateFile, '/a/b/daemon.json');
+  assert.equal(linux({ XDG_STATE_HOME: '/x' }).dir, '/x/slurm-ml');
+  assert.equal(linux({}).dir, path.posix.join(os.homedir(), '.local', 'state', 'slurm-ml'));
 });
 
-test('the state file and its directory are private to the user', () => {
+test('the state file and its directory are private to the user', { skip: noModes }, () => {
   const dir = path.join(tmp(), 'state');
   const old = process.umask(0o022);
   try {

@@ -127,6 +127,34 @@ describe('Slurm ML in VS Code', () => {
     }
   });
 
+  it('a script with Windows (CRLF) line endings gets an Information diagnostic saying submit converts them, and is submitted converted', async () => {
+    const config = vscode.workspace.getConfiguration('slurmMl');
+    await config.update('defaultCluster', clusterName, vscode.ConfigurationTarget.Global);
+    try {
+      const tmp = fs.mkdtempSync(path.join(env.SLURM_ML_VSCODE_TMP ?? '/tmp', 'crlf-'));
+      const file = path.join(tmp, 'windows.sbatch');
+      fs.writeFileSync(file, '#!/bin/bash\r\n#SBATCH --job-name=crlf-editor\r\n#SBATCH --time=2\r\necho "from the editor"\r\n');
+      const doc = await vscode.workspace.openTextDocument(file);
+      assert.equal(doc.eol, vscode.EndOfLine.CRLF, 'VS Code keeps the file\'s CRLF');
+      await vscode.window.showTextDocument(doc);
+      const notice = await until('the line endings diagnostic', () => vscode.languages.getDiagnostics(doc.uri).find((d) => d.code === 'crlf-converted'), 60_000);
+      assert.equal(notice.severity, vscode.DiagnosticSeverity.Information);
+      assert.match(notice.message, /Windows line endings \(CRLF\) on 4 lines: sbatch refuses such scripts \("DOS line breaks"\), so slurm-ml converts them/);
+      assert.equal(notice.range.start.line, 0);
+      assert.deepEqual(vscode.languages.getDiagnostics(doc.uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error), [], 'no "DOS line breaks" error');
+      const job = (await vscode.commands.executeCommand<JobInfo>('slurmMl.submitCurrentScript'))!;
+      assert.ok(job?.slurmJobId, 'sbatch accepted it');
+      const done = await until('the job to end', () => {
+        const j = api.jobs.get(job.id);
+        return j?.terminal ? j : undefined;
+      }, 120_000);
+      assert.equal(done.state, 'COMPLETED');
+      assert.equal(done.name, 'crlf-editor');
+    } finally {
+      await config.update('defaultCluster', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('starts a new daemon when its daemon dies, and the views reload from it', async () => {
     const before = api.daemon.state;
     assert.equal(before.kind, 'connected');

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import Mocha from 'mocha';
 
 export function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', timeout: 180_000, color: false, reporter: 'spec' });
+  // SLURM_ML_VSCODE_GREP (in run.sh's environment, which code-server passes on) runs only the matching tests.
+  const grep = process.env.SLURM_ML_VSCODE_GREP;
+  const mocha = new Mocha({ ui: 'bdd', timeout: 180_000, color: false, reporter: 'spec', ...(grep ? { grep } : {}) });
   mocha.addFile(path.join(__dirname, 'extension.test.js'));
   mocha.addFile(path.join(__dirname, 'editing.test.js'));
   mocha.addFile(path.join(__dirname, 'dashboard.test.js'));
