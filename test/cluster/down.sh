@@ -15,6 +15,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 take_lock
 
 stopped=()
+# The second cluster (noacct.sh) shares munge: it goes first.
+stop_pidfile /run/slurm/noacct-slurmd.pid slurmd 15 && stopped+=(slurmd-noacct)
+stop_pidfile /run/slurm/noacct-slurmctld.pid slurmctld 15 && stopped+=(slurmctld-noacct)
 stop_sshd sessions && stopped+=(sshd)
 stop_all_slurmd && stopped+=(slurmd)
 stop_pidfile "$CTLD_PID" slurmctld 30 && stopped+=(slurmctld)
