@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { endianness, networkInterfaces } from 'node:os';
+import { endianness, hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { ErrorCode, PROTOCOL_VERSION } from '../../daemon/protocol';
@@ -358,7 +358,8 @@ test('a second daemon on the same state dir exits 3 and leaves the first alone',
   assert.equal(code, 3);
 
   assert.equal(readFileSync(first.stateFile, 'utf8'), stateBefore, 'the state file was replaced');
-  assert.equal(readFileSync(join(first.stateDir, 'daemon.lock'), 'utf8').trim(), String(first.pid));
+  const lock = JSON.parse(readFileSync(join(first.stateDir, 'daemon.lock'), 'utf8')) as { pid: number; host: string };
+  assert.deepEqual([lock.pid, lock.host], [first.pid, hostname()], 'the lock still names the first daemon and its host');
   const c = await RawClient.initialized(first);
   t.after(() => c.close());
   assert.equal((await c.result<{ pid: number }>('daemon/status', {})).pid, first.pid);

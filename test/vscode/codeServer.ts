@@ -68,7 +68,8 @@ export function daemonPids(stateDir: string): number[] {
   for (const f of ['daemon.lock', 'daemon.json']) {
     try {
       const text = fs.readFileSync(path.join(stateDir, f), 'utf8');
-      const pid = f === 'daemon.json' ? (JSON.parse(text) as { pid: number }).pid : Number.parseInt(text, 10);
+      // daemon.json, and the lock (JSON with host and pid; a bare pid from older daemons).
+      const pid = /^\s*\d+\s*$/.test(text) ? Number.parseInt(text, 10) : (JSON.parse(text) as { pid: number }).pid;
       if (pid > 0 && !pids.includes(pid)) pids.push(pid);
     } catch {
       /* none */
