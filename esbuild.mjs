@@ -11,9 +11,10 @@ const watch = process.argv.includes('--watch');
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 
 // Native addons cannot be bundled: they load .node files relative to their
-// own package. ssh2 is kept whole because its optional native crypto binding
-// (and cpu-features) is required from inside the package by relative path.
-const nativeModules = ['better-sqlite3', 'onnxruntime-node', 'ssh2', 'cpu-features'];
+// own package (libsql picks its @libsql/<platform> package at run time).
+// ssh2 is kept whole because its optional native crypto binding (and
+// cpu-features) is required from inside the package by relative path.
+const nativeModules = ['libsql', 'onnxruntime-node', 'ssh2', 'cpu-features'];
 
 /** @param {{ name: string, entry: string, outfile: string, platform: 'node' | 'browser', external?: string[] }} b */
 function options(b) {
