@@ -12,7 +12,7 @@
 //   - onnxruntime-node: bin/napi-v*/<os>/<arch> of T only;
 //   - ssh2: without its optional native parts (sshcrypto, cpu-features), which
 //     are compiled here for this machine's glibc only; ssh2 falls back to its
-//     JavaScript crypto.
+//     JavaScript crypto. Its Pageant helper pagent.exe only in Windows packages.
 // Everything bundled into dist/ is absent from node_modules. vsce then
 // packages the staging directory with --target T (the Marketplace and Open
 // VSX serve each platform its package).
@@ -125,7 +125,7 @@ function libsqlPlatformDir(pkg, version) {
     fs.rmSync(cache, { recursive: true, force: true });
     fs.mkdirSync(cache, { recursive: true });
     const tgz = execFileSync('npm', ['pack', '--silent', `${pkg}@${version}`], { cwd: cache, encoding: 'utf8' }).trim().split('\n').pop();
-    execFileSync('tar', ['-xzf', tgz, '-C', cache]);
+    execFileSync('tar', ['-xzf', path.join(cache, tgz), '-C', cache]);
     fs.rmSync(path.join(cache, tgz));
   }
   return path.join(cache, 'package');
@@ -158,6 +158,8 @@ function stageNodeModules(stage, entries, target) {
         if (name === 'onnxruntime-node' && r[0] === 'bin' && ((r.length >= 3 && r[2] !== t.os) || (r.length >= 4 && r[3] !== t.arch))) return true;
         // ssh2: its native crypto binding, built here for this machine only, and its sources.
         if (name === 'ssh2' && r.join('/').match(/^lib\/protocol\/crypto\/(build|src)$/)) return true;
+        // ssh2: its Pageant helper (a 32-bit Windows program) is for Windows only.
+        if (name === 'ssh2' && t.os !== 'win32' && r.join('/') === 'util/pagent.exe') return true;
         return false;
       });
       if (name === 'libsql') {
