@@ -34,7 +34,8 @@ interface Subject {
 }
 
 const schema = `CREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, runtime REAL, created_at TEXT NOT NULL)`;
-const pragmas = ['journal_mode = WAL', 'foreign_keys = ON', 'busy_timeout = 5000'];
+// The daemon's (daemon/db/database.ts): better-sqlite3 was built with synchronous NORMAL in WAL mode, libsql and node:sqlite are given it.
+const pragmas = ['journal_mode = WAL', 'synchronous = NORMAL', 'cache_size = -16000', 'foreign_keys = ON', 'busy_timeout = 5000'];
 const insertSql = 'INSERT INTO jobs (id, name, state, runtime, created_at) VALUES (?, ?, ?, ?, ?)';
 const now = new Date().toISOString();
 
