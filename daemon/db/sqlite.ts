@@ -112,9 +112,11 @@ function bindArg(params: unknown[], anonymous: boolean): unknown[] | Record<stri
 type RowMaker = (values: unknown[]) => Record<string, unknown>;
 function rowMaker(names: string[]): RowMaker {
   // Object literals with the keys written out: V8 gives every row the same fast shape.
-  // A repeated name keeps its last value, as in better-sqlite3.
+  // A repeated name keeps its last value, as in better-sqlite3. A column
+  // named __proto__ gets a computed key: an own property, not the prototype.
+  const key = (n: string) => (n === '__proto__' ? `[${JSON.stringify(n)}]` : JSON.stringify(n));
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('v', `return { ${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')} };`) as RowMaker;
+  return new Function('v', `return { ${names.map((n, i) => `${key(n)}: v[${i}]`).join(', ')} };`) as RowMaker;
 }
 
 export class Statement {

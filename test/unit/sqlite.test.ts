@@ -31,6 +31,11 @@ test('rows are plain column objects: no extra fields from the binding', () => {
   db.exec("ALTER TABLE t ADD COLUMN c TEXT DEFAULT 'new'");
   assert.deepEqual(star.get(), { id: 1, a: 'x', b: 1.5, c: 'new' });
   assert.deepEqual(star.all(), [{ id: 1, a: 'x', b: 1.5, c: 'new' }]);
+
+  // Column names are data, not code: quotes, and __proto__ as an own property.
+  const odd = db.prepare(`SELECT 1 AS "it's ""odd""", 2 AS __proto__, 3 AS "a\nb"`).get() as Record<string, unknown>;
+  assert.deepEqual(Object.entries(odd), [[`it's "odd"`, 1], ['__proto__', 2], ['a\nb', 3]]);
+  assert.equal(Object.getPrototypeOf(odd), Object.prototype);
   db.close();
 });
 
