@@ -46,19 +46,23 @@ const NATIVE_NAME = /\.(node|dylib|dll)$|\.so(\.\d+)*$/;
 
 function ensureTools(): void {
   const need: Record<string, string> = { file: 'file', objdump: 'binutils', unzip: 'unzip' };
-  const missing = Object.keys(need).filter((t) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const absent = () =>
+    Object.keys(need).filter((t) => {
+      try {
+        execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  const missing = absent();
   if (missing.length === 0) return;
   console.log(`installing ${missing.map((t) => need[t]).join(' ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-qq'], { stdio: 'inherit', env });
   execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-qq', ...new Set(missing.map((t) => need[t]!))], { stdio: 'inherit', env });
+  const still = absent();
+  if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
 }
 
 function walk(dir: string): string[] {
