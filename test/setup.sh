@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing slurm-ml needs on a fresh Debian machine
-# (run as root): the npm dependencies, compiled natively (better-sqlite3, ssh2).
+# (run as root): the npm dependencies, ssh2's optional crypto binding compiled natively.
 # The local SLURM cluster installs its own packages: test/cluster/up.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -17,7 +17,7 @@ import {
 } from '../protocol';
 import { RpcError } from '../rpc/connection';
 import { isTerminalState, terminalStates } from '../jobs/states';
-import type { Statement } from 'better-sqlite3';
+import type { Statement } from './sqlite';
 import type { Db } from './database';
 
 export interface ClusterRecord {

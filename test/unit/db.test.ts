@@ -42,6 +42,8 @@ test('a file database runs in WAL mode with foreign keys enforced', () => {
     const db = openDatabase(path.join(dir, 'registry.db'));
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(db.pragma('synchronous', { simple: true }), 1, 'NORMAL: no fsync per commit in WAL mode, as with better-sqlite3');
+    assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
     const jobs = new JobStore(db);
     assert.throws(
       () => jobs.create({ clusterId: '00000000-0000-4000-8000-000000000000', name: 'orphan', script: 'x', scriptPath: '/x', runDir: '/', sbatchArgs: [] }),

@@ -30,10 +30,8 @@ let ok = false;
 /** Packages the extension as `npm run package` does, into a file of this run. */
 function packageVsix(dir: string): string {
   const out = path.join(dir, 'slurm-ml.vsix');
-  const build = spawnSync(process.execPath, ['esbuild.mjs', '--production'], { cwd: repoRoot, encoding: 'utf8' });
-  assert.equal(build.status, 0, build.stderr);
-  const vsce = spawnSync(path.join(repoRoot, 'node_modules', '.bin', 'vsce'), ['package', '--no-yarn', '--allow-missing-repository', '--skip-license', '-o', out], { cwd: repoRoot, encoding: 'utf8' });
-  assert.equal(vsce.status, 0, vsce.stderr || vsce.stdout);
+  const pack = spawnSync(process.execPath, ['scripts/package.mjs', '--out', out], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(pack.status, 0, pack.stderr || pack.stdout);
   return out;
 }
 
