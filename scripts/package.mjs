@@ -211,7 +211,7 @@ function packageOne(target, out) {
 
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const vsce = path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-  execFileSync(process.execPath, [vsce, 'package', '--target', target, '--no-yarn', '--allow-missing-repository', '--skip-license', '-o', out], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(process.execPath, [vsce, 'package', '--target', target, '--no-yarn', '--allow-missing-repository', '--no-rewrite-relative-links', '--skip-license', '-o', out], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
   const size = fs.statSync(out).size;
   const shippedNames = [...staged].filter(([rel]) => !installOnly.includes(rel)).map(([, n]) => n);
   console.log(`${path.relative(process.cwd(), out) || out}: ${target}, ${(size / 1024 / 1024).toFixed(1)} MiB; node_modules: ${[...new Set(shippedNames)].sort().join(', ')}`);

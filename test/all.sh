@@ -16,6 +16,10 @@ npm run --silent typecheck
 npm run --silent build
 npm run --silent test:unit
 npm run --silent test:integration
+# One package per platform (docs/packaging.md), each checked: natives for its target only, nothing
+# twice, glibc floor 2.28; then this machine's package runs a job from its own node_modules.
+npm run --silent package:all
+npm run --silent test:package
 # The extension inside a real VS Code (code-server + headless Chromium; installed on first use).
 npm run --silent test:vscode
 # The packaged .vsix in code-server, driven through its UI; screenshots in test-artifacts/ui/.
