@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { registerClusterSettings } from './clusterSettings';
 import { registerCommands } from './commands';
 import { registerDashboard } from './dashboard';
+import { registerInstallCli } from './installCli';
 import { DaemonConnection } from './daemon';
 import { EditorEstimates, estimateSelector } from './estimates';
 import { SbatchEditing, sbatchEditingSelector } from './sbatchEditing';
@@ -65,6 +66,7 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
       }),
     );
     registerCommands(context, { daemon, log, clusters, jobs, models, estimates });
+    context.subscriptions.push(registerInstallCli(context, log));
     context.subscriptions.push(registerDashboard(context, daemon, log));
     void vscode.commands.executeCommand('setContext', 'slurmMl.daemonState', 'starting');
     // Not awaited: activation must not wait for SSH or a daemon start.
