@@ -6,6 +6,8 @@
 # crash mismatch silent).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+# shellcheck source=../node.sh
+. test/node.sh
 bash test/vscode/install.sh
 if [ -f /var/tmp/slurm-ml-cluster/env.sh ]; then
   # shellcheck disable=SC1091
