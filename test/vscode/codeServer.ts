@@ -216,3 +216,35 @@ export async function enableSmokeTestDriver(page: Page): Promise<void> {
     observer.observe(document, { childList: true, subtree: true });
   })();`);
 }
+
+/** Names that would give a shell some Node.js. */
+const NODE_NAMES = new Set(['node', 'nodejs', 'npm', 'npx', 'corepack']);
+
+/**
+ * A PATH with every command of `pathVar` except Node.js: one directory of
+ * symlinks to them, so that `node` resolves nowhere while everything else a
+ * user's machine has (sh, git, ssh…) still does. Returns the directory.
+ */
+export function pathWithoutNode(dir: string, pathVar = process.env.PATH ?? ''): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const d of pathVar.split(path.delimiter).filter(Boolean)) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (NODE_NAMES.has(name) || fs.existsSync(path.join(dir, name))) continue;
+      const file = path.join(d, name);
+      try {
+        const st = fs.statSync(file);
+        if (!st.isFile() || !(st.mode & 0o111)) continue;
+        fs.symlinkSync(file, path.join(dir, name));
+      } catch {
+        /* dangling or unreadable: not a command */
+      }
+    }
+  }
+  return dir;
+}
