@@ -103,8 +103,9 @@ export async function startCodeServer(o: CodeServerOptions = {}): Promise<CodeSe
   fs.mkdirSync(path.join(dirs.data, 'User'), { recursive: true });
   fs.writeFileSync(
     path.join(dirs.data, 'User', 'settings.json'),
-    // No chat or agent panel (1.139 opens one; it only adds noise and load to a test run).
-    JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'chat.disableAIFeatures': true, ...o.settings }, null, 2),
+    // No chat or agent panel, and no secondary side bar (1.139 opens both; they add
+    // noise and load, and narrow the editor until a walkthrough hides its media).
+    JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'chat.disableAIFeatures': true, 'workbench.secondarySideBar.defaultVisibility': 'hidden', ...o.settings }, null, 2),
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,

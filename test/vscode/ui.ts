@@ -129,6 +129,9 @@ async function workbench(server: CodeServer, folder: string): Promise<{ page: Pa
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`);
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  // The extension's contributions are registered (VS Code 1.139 shows the
+  // workbench before that; a palette opened earlier lacks the commands).
+  await page.locator('.activitybar .action-item a[aria-label^="Slurm ML"]').first().waitFor({ state: 'visible', timeout: 60_000 });
   return { page, close: () => browser.close() };
 }
 
