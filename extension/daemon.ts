@@ -121,7 +121,7 @@ export class DaemonConnection implements vscode.Disposable {
   /** The environment of a daemon this window starts: the poll interval setting (a running daemon keeps its own). */
   private daemonEnv(): NodeJS.ProcessEnv {
     const seconds = vscode.workspace.getConfiguration('slurmMl').get<number>('pollIntervalSeconds');
-    return seconds && seconds > 0 ? { ...process.env, SLURM_ML_POLL_INTERVAL_MS: String(Math.round(seconds * 1000)) } : { ...process.env };
+    return seconds && seconds > 0 ? { ...process.env, SLURM_ML_POLL_INTERVAL_MS: String(Math.round(seconds * 1000)) } : process.env;
   }
 
   /** Connects, starting the daemon when none runs. Failures become state and messages, never exceptions. */
