@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { connectOrStartDaemon, type ConnectedDaemon } from '../daemon/client';
 import { DaemonShutdown, PROTOCOL_VERSION, type NotificationType, type ParamsOf, type RequestType, type ResultOf } from '../daemon/protocol';
 import { isProcessAlive, readStateFile, statePaths, type StatePaths } from '../daemon/state';
+import { daemonLaunch, type DaemonLaunch } from './model/editorRuntime';
 import { Supervisor, type SupervisorState } from './model/supervisor';
 import { answerSshPrompt } from './prompts';
 
@@ -46,8 +47,7 @@ export class DaemonConnection implements vscode.Disposable {
           requestTimeoutMs: 10_000,
           clientVersion: version,
           daemonScript: path.join(extensionPath, 'dist', 'daemon.js'),
-          nodePath: this.nodePath(),
-          env: this.daemonEnv(),
+          ...this.launch(),
           daemonArgs: this.daemonArgs(),
           onProtocolError: (m) => log.warn(`protocol: ${m}`),
           prompt: (req) => answerSshPrompt(req, log),
@@ -102,11 +102,14 @@ export class DaemonConnection implements vscode.Disposable {
     return `the Slurm ML daemon is not running: ${s.reason} Use "Slurm ML: Restart Daemon" to try again.`;
   }
 
-  private nodePath(): string {
-    // process.execPath is the editor's Electron (or code-server's node): the
-    // daemon needs a Node >= 20 whose ABI matches its native modules, so the
-    // default is `node` on PATH.
-    return vscode.workspace.getConfiguration('slurmMl').get<string>('nodePath')?.trim() || 'node';
+  /**
+   * The runtime a daemon this window starts runs on: `slurmMl.nodePath` when
+   * set, else the editor's own (desktop VS Code's Electron, code-server's node,
+   * the VS Code Server's node under Remote-SSH), so that nothing else needs
+   * installing. See daemonLaunch for the environment it needs.
+   */
+  private launch(): DaemonLaunch {
+    return daemonLaunch(vscode.workspace.getConfiguration('slurmMl').get<string>('nodePath'), process.execPath, this.daemonEnv());
   }
 
   /** For a daemon this window starts: Prometheus metrics on 127.0.0.1 when `slurmMl.metricsPort` is set (0: off). */

@@ -6,6 +6,7 @@ import { registerClusterSettings } from './clusterSettings';
 import { registerCommands } from './commands';
 import { registerDashboard } from './dashboard';
 import { registerLocalOffer } from './localOffer';
+import { registerInstallCli } from './installCli';
 import { DaemonConnection } from './daemon';
 import { EditorEstimates, estimateSelector } from './estimates';
 import { SbatchEditing, sbatchEditingSelector } from './sbatchEditing';
@@ -67,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): SlurmMlApi | undefin
       }),
     );
     registerCommands(context, { daemon, log, clusters, jobs, models, estimates });
+    context.subscriptions.push(registerInstallCli(context, log));
     context.subscriptions.push(registerDashboard(context, daemon, log));
     void vscode.commands.executeCommand('setContext', 'slurmMl.daemonState', 'starting');
     // Not awaited: activation must not wait for SSH or a daemon start.

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ESTIMATE_DEBOUNCE_MS } from '../../extension/model/estimates';
 import { loadClusterEnv } from '../integration/clusterEnv';
-import { launchChromium, repoRoot, startCodeServer } from '../vscode/codeServer';
+import { enableSmokeTestDriver, launchChromium, repoRoot, startCodeServer } from '../vscode/codeServer';
 import { row, type BenchPart } from './parts';
 import { median } from './util';
 
@@ -44,6 +44,7 @@ export async function activationRun(timeoutMs = 90_000): Promise<ActivationRun> 
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
+    await enableSmokeTestDriver(page);
     const payload = [['extensionDevelopmentPath', `vscode-remote://${server.authority}${repoRoot}`]];
     await page.goto(`${server.url}/?folder=${encodeURIComponent(path.join(repoRoot, 'test', 'demo'))}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     const deadline = Date.now() + timeoutMs;
@@ -92,6 +93,7 @@ export async function typingRuns(runs = 7): Promise<TypingFigures> {
     fs.mkdirSync(folder);
     fs.writeFileSync(path.join(folder, 'typing.sbatch'), '#!/bin/bash\n#SBATCH --job-name=typing\n#SBATCH --time=10\necho hi\n');
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await enableSmokeTestDriver(page);
     const payload = [['extensionDevelopmentPath', `vscode-remote://${server.authority}${repoRoot}`]];
     await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });

@@ -1,4 +1,5 @@
-// A real VS Code for tests: code-server 4.100.3 started with fresh, short
+// A real VS Code for tests: code-server 4.139.1 (test/vscode/install.sh),
+// started by the absolute path of the Node it was installed with, with fresh, short
 // directories (VS Code's IPC socket paths must stay under 107 characters), its
 // own daemon state directory, no marketplace, in its own process group that
 // is killed on every exit; and headless Chromium to be its workbench client.
@@ -9,11 +10,29 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const repoRoot = path.resolve(__dirname, '../..');
 export const cacheDir = process.env.SLURM_ML_CACHE ?? path.join(os.homedir(), '.cache', 'slurm-ml');
-export const codeServerBin = path.join(cacheDir, 'code-server', 'node_modules', '.bin', 'code-server');
+const codeServerDir = path.join(cacheDir, 'code-server');
+/** code-server's own entry point (its package's bin). */
+export const codeServerEntry = path.join(codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+
+/**
+ * The Node that runs code-server: the one install.sh installed it with (its
+ * native modules are built for that Node), by absolute path, so code-server
+ * needs no `node` on PATH; that is also the runtime the extension host, and so
+ * the extension's daemon, runs on.
+ */
+export function codeServerNode(): string {
+  try {
+    const node = fs.readFileSync(path.join(codeServerDir, '.node'), 'utf8').trim();
+    if (node && fs.existsSync(node)) return node;
+  } catch {
+    /* installed by an older install.sh */
+  }
+  return process.execPath;
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,7 +104,9 @@ export async function startCodeServer(o: CodeServerOptions = {}): Promise<CodeSe
   fs.mkdirSync(path.join(dirs.data, 'User'), { recursive: true });
   fs.writeFileSync(
     path.join(dirs.data, 'User', 'settings.json'),
-    JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, ...o.settings }, null, 2),
+    // No chat or agent panel, and no secondary side bar (1.139 opens both; they add
+    // noise and load, and narrow the editor until a walkthrough hides its media).
+    JSON.stringify({ 'security.workspace.trust.enabled': false, 'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'chat.disableAIFeatures': true, 'workbench.secondarySideBar.defaultVisibility': 'hidden', ...o.settings }, null, 2),
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -100,7 +121,7 @@ export async function startCodeServer(o: CodeServerOptions = {}): Promise<CodeSe
   };
   const common = ['--user-data-dir', dirs.data, '--extensions-dir', dirs.ext];
   if (o.vsix) {
-    const r = spawnSync(codeServerBin, [...common, '--install-extension', o.vsix], { env, encoding: 'utf8' });
+    const r = spawnSync(codeServerNode(), [codeServerEntry, ...common, '--install-extension', o.vsix], { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cannot install ${o.vsix}: ${r.stderr || r.stdout}`);
   }
   await o.prepareState?.(dirs.state);
@@ -108,7 +129,7 @@ export async function startCodeServer(o: CodeServerOptions = {}): Promise<CodeSe
   const url = `http://127.0.0.1:${port}`;
   const serverLog = path.join(tmp, 'code-server.log');
   const logFd = fs.openSync(serverLog, 'a');
-  const child = spawn(codeServerBin, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', ...common], {
+  const child = spawn(codeServerNode(), [codeServerEntry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', ...common], {
     detached: true, // its own process group, killed as a whole
     stdio: ['ignore', logFd, logFd],
     env,
@@ -163,4 +184,69 @@ export function launchChromium(): Promise<Browser> {
       '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
     ],
   });
+}
+
+/**
+ * Makes the workbench honour the `payload` query parameter (extension
+ * development and tests paths). VS Code 1.139's web workbench ignores it unless
+ * its smoke-test driver is enabled, and code-server rejects the flag that would
+ * enable it, so the setting is put into the page's configuration element
+ * (`vscode-workbench-web-configuration`'s data-settings) before the workbench
+ * reads it. Rewriting the response instead (page.route) breaks code-server's
+ * websockets.
+ */
+export async function enableSmokeTestDriver(page: Page): Promise<void> {
+  // A string, not a function: tsx would put helpers of its own (__name) into a
+  // function's text, and they do not exist in the page.
+  await page.addInitScript(`(() => {
+    const patch = (el) => {
+      const raw = el.getAttribute('data-settings');
+      if (!raw) return false;
+      const settings = JSON.parse(raw);
+      if (settings.developmentOptions && settings.developmentOptions.enableSmokeTestDriver === true) return true;
+      settings.developmentOptions = { ...settings.developmentOptions, enableSmokeTestDriver: true };
+      el.setAttribute('data-settings', JSON.stringify(settings));
+      return true;
+    };
+    const find = () => document.getElementById('vscode-workbench-web-configuration');
+    const now = find();
+    if (now && patch(now)) return;
+    const observer = new MutationObserver(() => {
+      const el = find();
+      if (el && patch(el)) observer.disconnect();
+    });
+    observer.observe(document, { childList: true, subtree: true });
+  })();`);
+}
+
+/** Names that would give a shell some Node.js. */
+const NODE_NAMES = new Set(['node', 'nodejs', 'npm', 'npx', 'corepack']);
+
+/**
+ * A PATH with every command of `pathVar` except Node.js: one directory of
+ * symlinks to them, so that `node` resolves nowhere while everything else a
+ * user's machine has (sh, git, ssh…) still does. Returns the directory.
+ */
+export function pathWithoutNode(dir: string, pathVar = process.env.PATH ?? ''): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const d of pathVar.split(path.delimiter).filter(Boolean)) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (NODE_NAMES.has(name) || fs.existsSync(path.join(dir, name))) continue;
+      const file = path.join(d, name);
+      try {
+        const st = fs.statSync(file);
+        if (!st.isFile() || !(st.mode & 0o111)) continue;
+        fs.symlinkSync(file, path.join(dir, name));
+      } catch {
+        /* dangling or unreadable: not a command */
+      }
+    }
+  }
+  return dir;
 }

@@ -17,7 +17,14 @@
 // - password: a login by keyboard-interactive password (test/cluster/
 //   extra-sshd.sh's sshd) and a key with a passphrase: password boxes, the
 //   logins succeed, and neither secret is anywhere in the daemon's state
-//   directory or the editor's data.
+//   directory or the editor's data;
+// - nodeless: no Node.js but the editor's own: code-server started by the
+//   absolute path of its node with a PATH on which `node` resolves nowhere and
+//   a fresh home. The user adds the test cluster through Add Cluster… (an
+//   alias of ~/.ssh/config) and tests its connection over SSH, submits a
+//   script, follows it to its end, opens its log from the notification, and
+//   cancels a second job; the daemon the extension started runs on
+//   code-server's node.
 //
 // Screenshots go to test-artifacts/ui/ (git-ignored). Usage:
 //   node --import tsx test/vscode/ui.ts VSIX [scenario...]
@@ -25,10 +32,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { launchChromium, repoRoot, startCodeServer, type CodeServer } from './codeServer';
+import { codeServerNode, daemonPids, launchChromium, pathWithoutNode, repoRoot, startCodeServer, type CodeServer } from './codeServer';
 
 const vsix = path.resolve(process.argv[2] ?? path.join(repoRoot, 'slurm-ml.vsix'));
-const all = ['main', 'hostkey', 'password', 'crash', 'mismatch', 'silent'] as const;
+const all = ['main', 'nodeless', 'hostkey', 'password', 'crash', 'mismatch', 'silent'] as const;
 type Scenario = (typeof all)[number];
 const chosen = (process.argv.slice(3).length ? process.argv.slice(3) : [...all]) as Scenario[];
 const artifacts = path.join(repoRoot, 'test-artifacts', 'ui');
@@ -122,6 +129,9 @@ async function workbench(server: CodeServer, folder: string): Promise<{ page: Pa
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`);
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  // The extension's contributions are registered (VS Code 1.139 shows the
+  // workbench before that; a palette opened earlier lacks the commands).
+  await page.locator('.activitybar .action-item a[aria-label^="Slurm ML"]').first().waitFor({ state: 'visible', timeout: 60_000 });
   return { page, close: () => browser.close() };
 }
 
@@ -240,6 +250,104 @@ async function main(): Promise<void> {
   } finally {
     await close();
     await server.stop({ keep: !ok });
+  }
+}
+
+/** Only the editor's own Node: the extension installed from the .vsix starts its daemon on it and works end to end. */
+async function nodeless(): Promise<void> {
+  check(env.SLURM_ML_TEST_HOST, 'source /var/tmp/slurm-ml-cluster/env.sh (test/cluster/up.sh) first');
+  const work = fs.mkdtempSync('/tmp/smn-');
+  const bin = pathWithoutNode(path.join(work, 'bin'));
+  check(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: { PATH: bin } }).status !== 0, 'node resolves nowhere on the PATH given to code-server');
+  // A fresh home whose ~/.ssh/config knows the cluster, as a user's would.
+  const home = path.join(work, 'home');
+  fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(
+    path.join(home, '.ssh', 'config'),
+    [`Host testcluster`, `  HostName ${env.SLURM_ML_TEST_HOST}`, `  Port ${env.SLURM_ML_TEST_PORT}`, `  User ${env.SLURM_ML_TEST_USER}`, `  IdentityFile ${env.SLURM_ML_TEST_IDENTITY}`, `  UserKnownHostsFile ${env.SLURM_ML_TEST_KNOWN_HOSTS}`, ''].join('\n'),
+    { mode: 0o600 },
+  );
+  const server = await startCodeServer({ vsix, env: { PATH: bin, HOME: home }, settings: { 'slurmMl.defaultCluster': clusterName, 'slurmMl.notifications': 'all' } });
+  let ok = false;
+  const folder = workspace(server.tmp);
+  fs.writeFileSync(path.join(folder, 'sleepy.sbatch'), '#!/bin/bash\n#SBATCH --job-name=sleepy\n#SBATCH --time=5\nsleep 300\n');
+  const { page, close } = await workbench(server, folder).catch(async (e) => {
+    await server.stop({ keep: true });
+    throw e;
+  });
+  try {
+    await openContainer(page);
+    await page.locator('.pane').filter({ hasText: 'No cluster yet' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    // The daemon runs on code-server's node: the editor's own runtime, nothing else was there to run it.
+    const pid = daemonPids(server.dirs.state)[0];
+    check(pid, 'the extension started a daemon');
+    check(fs.realpathSync(`/proc/${pid}/exe`) === fs.realpathSync(codeServerNode()), `the daemon runs on code-server's node (${fs.realpathSync(`/proc/${pid}/exe`)})`);
+    const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+    check(/\/better_sqlite3\.node$/m.test(maps), 'its SQLite binding loaded there');
+
+    // Add Cluster…: by the ~/.ssh/config alias, then Test Connection over SSH.
+    await palette(page, 'Slurm ML: Add Cluster…');
+    const name = await step(page, /^Add Cluster/);
+    await name.fill(clusterName);
+    await page.keyboard.press('Enter');
+    await choose(page, /Add Cluster \(2\/3\): how to reach it/, 'SSH alias');
+    const alias = await step(page, /^Add Cluster \(3\/3\)$/);
+    await alias.fill('testcluster');
+    await page.keyboard.press('Enter');
+    const added = await waitToast(page, new RegExp(`cluster ${clusterName} added`));
+    await added.locator('.monaco-button').filter({ hasText: 'Test Connection' }).click();
+    await waitToast(page, new RegExp(`${clusterName} answers as ${env.SLURM_ML_TEST_USER}`), 120_000);
+    await page.locator('.part.sidebar .monaco-list-row').filter({ hasText: clusterName }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot(page, 'nodeless', '01-cluster');
+
+    // Submit the workspace's hello.sbatch; follow it to its end; its log from the notification.
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('hello.sbatch');
+    await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'hello.sbatch' }).first().waitFor({ state: 'visible' });
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines').filter({ hasText: 'hello-slurm-ml' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await palette(page, 'Slurm ML: Submit Current Script');
+    // Rows of the side bar's views (notifications are list rows too).
+    const rows = page.locator('.part.sidebar .monaco-list-row');
+    await rows.filter({ hasText: 'hello-slurm-ml' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    const done = await waitToast(page, new RegExp(`Job hello-slurm-ml \\(#\\d+\\) on ${clusterName} completed\\.`), 120_000);
+    await done.locator('.monaco-button').filter({ hasText: 'Show Log' }).click();
+    // The Output panel shows what the job printed, read from the cluster.
+    // (The script in the editor says "$SLURM_JOB_ID", the log the job's number;
+    // the editor renders spaces as no-break spaces, which \s matches.)
+    const output = page.locator('.monaco-editor .view-lines');
+    await output.filter({ hasText: /hello\sfrom\sjob\s\d+\son\s/ }).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await output.filter({ hasText: /step\s3\sof\s3/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot(page, 'nodeless', '02-log');
+
+    // A second job, cancelled from the palette while it runs.
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget .quick-input-box input').fill('sleepy.sbatch');
+    await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'sleepy.sbatch' }).first().waitFor({ state: 'visible' });
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines').filter({ hasText: 'sleep 300' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await palette(page, 'Slurm ML: Submit Current Script');
+    await rows.filter({ hasText: /sleepy.*RUNNING/ }).first().waitFor({ state: 'visible', timeout: 90_000 });
+    await palette(page, 'Slurm ML: Cancel Job…');
+    await choose(page, /Cancel Job: job/, 'sleepy');
+    await waitToast(page, /cancel sent for sleepy/);
+    await waitToast(page, new RegExp(`Job sleepy \\(#\\d+\\) on ${clusterName} ended CANCELLED`), 90_000);
+    // It left Active for Recent, as CANCELLED.
+    await rows.filter({ hasText: /^Active\s*0$/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const recent = rows.filter({ hasText: /^Recent\s*\d+$/ }).first();
+    if ((await recent.getAttribute('aria-expanded')) !== 'true') await recent.click();
+    await rows.filter({ hasText: /sleepy.*CANCELLED/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot(page, 'nodeless', '03-cancelled');
+    // Still the same daemon, on the same node.
+    check(daemonPids(server.dirs.state)[0] === pid, 'the daemon kept running');
+    ok = true;
+  } catch (err) {
+    await shot(page, 'nodeless', 'failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+    await server.stop({ keep: !ok });
+    if (ok) fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -403,6 +511,7 @@ async function run(): Promise<number> {
     const started = Date.now();
     try {
       if (s === 'main') await main();
+      else if (s === 'nodeless') await nodeless();
       else if (s === 'hostkey') await hostkey();
       else if (s === 'password') await password();
       else await broken(s);

@@ -36,6 +36,9 @@ function packageVsix(dir: string): string {
 }
 
 before(async () => {
+  // code-server and chromium, installed once (a no-op when they are there).
+  const install = spawnSync('bash', [path.join(repoRoot, 'test', 'vscode', 'install.sh')], { stdio: 'inherit' });
+  assert.equal(install.status, 0, 'test/vscode/install.sh installs code-server');
   const env = loadClusterEnv();
   fs.mkdirSync(artifactsDir, { recursive: true });
   const work = fs.mkdtempSync('/tmp/smd-');

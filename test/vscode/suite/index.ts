@@ -10,6 +10,7 @@ export function run(): Promise<void> {
   mocha.addFile(path.join(__dirname, 'extension.test.js'));
   mocha.addFile(path.join(__dirname, 'editing.test.js'));
   mocha.addFile(path.join(__dirname, 'dashboard.test.js'));
+  mocha.addFile(path.join(__dirname, 'runtime.test.js'));
   return new Promise((resolve, reject) => {
     mocha.run((failures) => (failures ? reject(new Error(`${failures} test(s) failed`)) : resolve()));
   });
