@@ -283,7 +283,7 @@ async function nodeless(): Promise<void> {
     check(pid, 'the extension started a daemon');
     check(fs.realpathSync(`/proc/${pid}/exe`) === fs.realpathSync(codeServerNode()), `the daemon runs on code-server's node (${fs.realpathSync(`/proc/${pid}/exe`)})`);
     const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
-    check(/\/better_sqlite3\.node$/m.test(maps), 'its SQLite binding loaded there');
+    check(/\/@libsql\/[^/]+\/index\.node$/m.test(maps), 'its SQLite binding (libsql) loaded there');
 
     // Add Cluster…: by the ~/.ssh/config alias, then Test Connection over SSH.
     await palette(page, 'Slurm ML: Add Cluster…');

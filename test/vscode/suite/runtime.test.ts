@@ -49,7 +49,7 @@ describe('Slurm ML on the editor\'s own runtime', () => {
     // The registry is open, so its native binding is mapped into the daemon, from the extension's own node_modules.
     const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
     const natives = [...new Set(maps.split('\n').map((l) => l.split(/\s+/).slice(5).join(' ')).filter((f) => f.endsWith('.node')))];
-    assert.ok(natives.some((f) => f.startsWith(fs.realpathSync(extensionPath)) && f.endsWith('better_sqlite3.node')), `better_sqlite3.node loaded (native modules mapped: ${natives.join(', ') || 'none'})`);
+    assert.ok(natives.some((f) => f.startsWith(fs.realpathSync(extensionPath)) && /@libsql\/[^/]+\/index\.node$/.test(f)), `the libsql binding (@libsql/<platform>/index.node) loaded (native modules mapped: ${natives.join(', ') || 'none'})`);
   });
 
   it('runs a runtime model with onnxruntime-node on the editor runtime, with the results of the TypeScript trees', () => {
