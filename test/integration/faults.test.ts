@@ -399,11 +399,14 @@ describe('fault survival', { concurrency: 1 }, () => {
       let err = '';
       first.stdout.on('data', (d: Buffer) => (out += d));
       first.stderr.on('data', (d: Buffer) => (err += d));
-      const firstExit = new Promise<number | null>((res) => first.once('exit', (code) => res(code)));
+      let firstExited: number | null | undefined;
+      const firstExit = new Promise<number | null>((res) => first.once('exit', (code) => res((firstExited = code))));
       // The upload under way: the config is on the cluster, in part.
       const partial = await h.until(
         'the config upload under way',
         () => {
+          // A train that ended before its upload was seen says why (once, CI waited 90 s here for nothing).
+          if (firstExited !== undefined) assert.fail(`the first train exited ${firstExited} before its config upload was seen: ${err.trim() || out.trim()}`);
           for (const d of fs.existsSync(runs) ? fs.readdirSync(runs) : []) {
             if (before.has(d)) continue;
             const f = path.join(runs, d, 'config.json');
