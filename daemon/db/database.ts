@@ -12,6 +12,8 @@ export type JournalMode = 'wal' | 'delete';
 export function openDatabase(file: string, migrations: readonly Migration[] = allMigrations, opts: { journalMode?: JournalMode } = {}): Db {
   const db = new Database(file);
   try {
+    // First: every later statement may have to wait for another connection's lock (sqlite.ts sets it too).
+    db.pragma('busy_timeout = 5000');
     const wal = opts.journalMode !== 'delete';
     if (file !== ':memory:') db.pragma(`journal_mode = ${wal ? 'WAL' : 'DELETE'}`);
     // What better-sqlite3 was built with (DEFAULT_WAL_SYNCHRONOUS=1, a 16 MB
@@ -24,7 +26,6 @@ export function openDatabase(file: string, migrations: readonly Migration[] = al
     db.pragma(`synchronous = ${wal ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16000');
     db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
     migrate(db, migrations);
     return db;
   } catch (err) {

@@ -194,6 +194,10 @@ export class Database {
 
   constructor(file: string) {
     this.db = new Libsql(file);
+    // better-sqlite3 waits up to 5 s for another connection's lock (its `timeout` default); a fresh libsql
+    // connection waits 0 ms and fails at once with "database is locked", before any pragma of the caller's
+    // could say otherwise (a daemon started while the previous one's last checkpoint or a reader held the file).
+    this.db.exec('PRAGMA busy_timeout = 5000');
     const savepoint = '"\t_slurm_ml_tx\t"';
     const prepare = (sql: string) => this.db.prepare(sql) as NativeStatement;
     this.tx = {

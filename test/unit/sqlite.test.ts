@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Database, hasAnonymousParameter } from '../../daemon/db/sqlite';
+import { openDatabase, schemaVersion } from '../../daemon/db/database';
 
 function memory(): Database {
   const db = new Database(':memory:');
@@ -168,6 +169,36 @@ test('two connections to one WAL file: an immediate transaction waits for the ot
     assert.deepEqual(a.prepare('SELECT a FROM t').all(), [{ a: 'b' }]);
     a.close();
     b.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a connection waits for another one\'s lock, as better-sqlite3 did (5 s), instead of failing with "database is locked"', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slurm-ml-sqlite-busy-'));
+  try {
+    const file = path.join(dir, 'registry.db');
+    // A registry in rollback-journal mode (as on a network filesystem): opening it in WAL mode needs the file's lock.
+    openDatabase(file, undefined, { journalMode: 'delete' }).close();
+    // Another process holds the file exclusively for a moment (the previous daemon's last write, a reader).
+    const holder = spawn(process.execPath, ['-e', `
+      const D = require(${JSON.stringify(require.resolve('libsql'))});
+      const db = new D(${JSON.stringify(file)});
+      db.exec('BEGIN EXCLUSIVE');
+      process.stdout.write('locked\\n');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); }, 700);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const started = Date.now();
+    const db = openDatabase(file);
+    try {
+      assert.ok(Date.now() - started >= 300, 'it waited for the lock');
+      assert.equal(schemaVersion(db) > 0, true);
+    } finally {
+      db.close();
+    }
+    await new Promise((r) => holder.once('exit', r));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
