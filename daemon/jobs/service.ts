@@ -28,7 +28,8 @@ import { findDosLineBreaks, toUnixLineBreaks } from '../slurm/lineEndings';
 import { parseSbatchOutput } from '../slurm/sbatch';
 import { parseSqueue, parseSqueuePaths, type SqueueJob, type SqueuePaths } from '../slurm/squeue';
 import { parseScontrolJobs, type ScontrolJob } from '../slurm/scontrol';
-import { isAccountingDisabled, parseSacct, type SacctJob } from '../slurm/sacct';
+import { parseSacct, type SacctJob } from '../slurm/sacct';
+import { classifySlurmError } from '../slurm/errors';
 import { formatSlurmDuration, parseSlurmDuration } from '../slurm/time';
 import { isTerminalState } from './states';
 import { expandJobPattern } from './logs';
@@ -100,8 +101,6 @@ function isUnsettled(t: ArrayTask): boolean {
 const VOLATILE_SQUEUE_COLUMNS = new Set(['timeUsed', 'timeLeft'].map((f) => SQUEUE_FIELDS.findIndex(([name]) => name === f)));
 /** scontrol runs once per job: bound how many a cycle may run. */
 const SCONTROL_PER_CYCLE = 5;
-/** What scontrol and squeue answer for a job the controller no longer remembers. */
-const INVALID_JOB_ID = /Invalid job id specified/i;
 
 
 /** What one refresh of a cluster cost and changed. */
@@ -431,7 +430,7 @@ export class JobService {
       return;
     }
     const said = (sa.stderr || sa.stdout).trim().split('\n')[0] ?? '';
-    if (isAccountingDisabled(said) && !this.noAccounting.has(cluster.id)) {
+    if (classifySlurmError(said).kind === 'accounting-disabled' && !this.noAccounting.has(cluster.id)) {
       this.noAccounting.set(cluster.id, said);
       this.d.log.info('the cluster keeps no accounting: final states come from scontrol while SLURM remembers the job', { cluster: cluster.name, sacct: said });
     }
@@ -475,7 +474,7 @@ export class JobService {
         const parsed = sc.code === 0 ? parseScontrolJobs(sc.stdout) : undefined;
         const detail = parsed?.ok ? parsed.value.find((r) => r.jobId === j.slurmJobId) : undefined;
         if (detail && isTerminalState(detail.state)) finals.set(j.slurmJobId!, { ...patchFromScontrol(detail), source: 'scontrol' });
-        else if (sc.code !== 0 && INVALID_JOB_ID.test(sc.stderr)) forgotten.add(j.slurmJobId!);
+        else if (sc.code !== 0 && classifySlurmError(sc.stderr).kind === 'invalid-job-id') forgotten.add(j.slurmJobId!);
       }
     }
     const noAccounting = this.noAccounting.get(cluster.id);

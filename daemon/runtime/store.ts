@@ -4,7 +4,7 @@ import type { Db } from '../db/database';
 import type { ClusterRecord } from '../db/registry';
 import type { RemoteSession } from '../connections';
 import { sacctSinceCommand } from '../slurm/commands';
-import { isAccountingDisabled } from '../slurm/sacct';
+import { classifySlurmError } from '../slurm/errors';
 import { jobsFromSacctOutput, type JobRecord } from './traces';
 
 interface Row {
@@ -116,7 +116,7 @@ export class RuntimeStore {
     let jobs: JobRecord[];
     if (r.code === 0) {
       jobs = jobsFromSacctOutput(r.stdout);
-    } else if (options.ownHistory && isAccountingDisabled(r.stderr || r.stdout)) {
+    } else if (options.ownHistory && classifySlurmError(r.stderr || r.stdout).kind === 'accounting-disabled') {
       // A cluster without accounting: the history is what this daemon saw end (final states from scontrol).
       jobs = options.ownHistory();
     } else {

@@ -9,6 +9,8 @@ export type SlurmErrorKind =
   | 'submission-rejected'
   /** sbatch could not read the script. */
   | 'script-unreadable'
+  /** sacct on a cluster that keeps no accounting (no slurmdbd, AccountingStorageType=none), in every release from 20.11 on. */
+  | 'accounting-disabled'
   /** The controller or the accounting database did not answer. */
   | 'controller-unreachable'
   /** Access denied (another user's job, an operator-only command). */
@@ -25,6 +27,7 @@ export interface SlurmCommandError {
 
 const RULES: Array<[RegExp, SlurmErrorKind]> = [
   [/Invalid job id specified/i, 'invalid-job-id'],
+  [/accounting storage is disabled|accounting_storage\/none|not running a supported accounting_storage plugin/i, 'accounting-disabled'],
   [/Unable to open file|Unable to read|No such file or directory.*\.(sh|sbatch|slurm)/i, 'script-unreadable'],
   // bash: `bash: line 1: squeue: command not found`; GNU env: `env: ‘squeue’: No such file or directory`.
   [/command not found|^env: .*(?:sbatch|squeue|sacct|scontrol|sinfo|scancel).*No such file or directory/im, 'command-not-found'],

@@ -24,14 +24,6 @@ import type { TimestampOptions } from './time';
 import { parseTres } from './tres';
 import type { Tres } from './tres';
 
-/** What sacct answers on a cluster without accounting (no slurmdbd, AccountingStorageType=none), in every release from 20.11 on. */
-const ACCOUNTING_DISABLED = /accounting storage is disabled|accounting_storage\/none|not running a supported accounting_storage plugin/i;
-
-/** Whether sacct's failure says the cluster keeps no accounting (not that slurmdbd is down for a while). */
-export function isAccountingDisabled(sacctOutput: string): boolean {
-  return ACCOUNTING_DISABLED.test(sacctOutput);
-}
-
 export interface SacctRow {
   /** JobID as printed: `123`, `123_4`, `123_[5-9]`, `123+0`, and for steps `123.batch`, `123_4.0`. */
   jobId: string;

@@ -57,6 +57,9 @@ test('unknown job ids: squeue and scontrol exit 1 with `Invalid job id specified
 });
 
 test('other stderr', () => {
+  // sacct on test/cluster/noacct.sh's cluster (no slurmdbd), as it printed it; slurmdbd down is another thing.
+  assert.equal(classifySlurmError('Slurm accounting storage is disabled').kind, 'accounting-disabled');
+  assert.equal(classifySlurmError('sacct: error: Problem talking to the database: Connection refused').kind, 'controller-unreachable');
   assert.equal(classifySlurmError('squeue: error: Unable to contact slurm controller (connect failure)').kind, 'controller-unreachable');
   assert.equal(classifySlurmError('bash: line 1: squeue: command not found').kind, 'command-not-found');
   assert.equal(classifySlurmError("env: 'squeue': No such file or directory").kind, 'command-not-found');
