@@ -225,21 +225,8 @@ export class ClusterConnections {
         throw toRpcError(name, err);
       }
     };
-    const exec = wrap(s.exec);
-    const counted: RemoteSession['exec'] = (argv, opts) => {
-      stamp(this.commands, name, Date.now());
-      this.options.observer?.command(name);
-      return exec(argv, opts);
-    };
-    if (e.slurm === undefined) {
-      const reading = this.readSlurmVersion(e.cluster.name, counted);
-      e.slurm = reading;
-      // Not read because the connection failed: the next use tries again.
-      void reading.then((v) => {
-        if (v === undefined && e.slurm === reading) e.slurm = undefined;
-      });
-    }
-    const slurmVersion = (await e.slurm) ?? null;
+    const counted = this.counted(name, wrap(s.exec));
+    const slurmVersion = await this.slurmVersionOnce(e, name, counted);
     return {
       exec: counted,
       slurmVersion,
@@ -252,6 +239,28 @@ export class ClusterConnections {
         return s.hostKeyFingerprint;
       },
     };
+  }
+
+  /** exec, counted in the cluster's budget and the metrics: the one way commands reach a cluster. */
+  private counted(name: string, exec: RemoteSession['exec']): RemoteSession['exec'] {
+    return (argv, opts) => {
+      stamp(this.commands, name, Date.now());
+      this.options.observer?.command(name);
+      return exec(argv, opts);
+    };
+  }
+
+  /** The version `holder` read (an SSH connection, a local session), read on its first use; read again after a failure to run. */
+  private async slurmVersionOnce(holder: { slurm?: Promise<SlurmVersion | null | undefined> }, name: string, exec: RemoteSession['exec']): Promise<SlurmVersion | null> {
+    if (holder.slurm === undefined) {
+      const reading = this.readSlurmVersion(name, exec);
+      holder.slurm = reading;
+      // Not read because the command could not run (the connection failed): the next use tries again.
+      void reading.then((v) => {
+        if (v === undefined && holder.slurm === reading) holder.slurm = undefined;
+      });
+    }
+    return (await holder.slurm) ?? null;
   }
 
   /**
@@ -279,8 +288,7 @@ export class ClusterConnections {
 
   async disconnect(name: string): Promise<void> {
     if (this.locals.delete(name)) {
-      this.localStates.set(name, { status: 'disconnected', message: null, since: new Date().toISOString(), retryAt: null });
-      for (const l of this.listeners) l(name, this.localStates.get(name)!);
+      this.setLocalState(name, 'disconnected');
       return;
     }
     const e = this.entries.get(name);
@@ -306,23 +314,11 @@ export class ClusterConnections {
       l = { id: cluster.id, session: new LocalSession(name, this.log.child({ cluster: name })) };
       this.locals.set(name, l);
     }
-    if (this.localStates.get(name)?.status !== 'ready') {
-      this.localStates.set(name, { status: 'ready', message: null, since: new Date().toISOString(), retryAt: null });
-      for (const listener of this.listeners) listener(name, this.localStates.get(name)!);
-    }
+    if (this.localStates.get(name)?.status !== 'ready') this.setLocalState(name, 'ready');
     const s = l.session;
-    const exec: RemoteSession['exec'] = (argv, opts) => {
-      stamp(this.commands, name, Date.now());
-      this.options.observer?.command(name);
-      return s.exec(argv, opts);
-    };
-    // Read once per session, as for an SSH connection (SLURM on this machine does not change under a running daemon often).
-    const entry = l;
-    entry.slurm ??= this.readSlurmVersion(name, exec).then((v) => {
-      if (v === undefined) entry.slurm = undefined;
-      return v;
-    });
-    const slurmVersion = (await entry.slurm) ?? null;
+    const exec = this.counted(name, (argv, opts) => s.exec(argv, opts));
+    // Read once per session, as once per SSH connection.
+    const slurmVersion = await this.slurmVersionOnce(l, name, exec);
     return {
       exec,
       slurmVersion,
@@ -333,6 +329,13 @@ export class ClusterConnections {
       stat: (p) => s.stat(p),
       hostKeyFingerprint: undefined,
     };
+  }
+
+  /** A local cluster has no connection: ready from its first use until disconnected. */
+  private setLocalState(name: string, status: 'ready' | 'disconnected'): void {
+    const state: ConnectionState = { status, message: null, since: new Date().toISOString(), retryAt: null };
+    this.localStates.set(name, state);
+    for (const l of this.listeners) l(name, state);
   }
 
   private entry(cluster: ClusterRecord): Entry {

@@ -24,7 +24,7 @@ import { runGate } from './models/gates';
 import { readAccounting } from './slurm/sacctmgr';
 import { sinfoCommand } from './slurm/commands';
 import { parseSinfo } from './slurm/sinfo';
-import { slurmSupport, slurmVersionCommand } from './slurm/version';
+import { parseSlurmVersion, slurmSupport, slurmVersionCommand } from './slurm/version';
 import type { WorkflowService } from './workflows/service';
 import type { LocalRunner } from './models/tryLocal';
 import type { RuntimeService } from './runtime/service';
@@ -66,15 +66,18 @@ export interface Services {
 type Handler<T> = T extends RequestType<infer P, infer R, string> ? (params: z.output<P>, ctx: HandlerContext) => Promise<z.input<R>> | z.input<R> : never;
 export type Handlers = { [K in keyof typeof requests]: Handler<(typeof requests)[K]> };
 
+/** The daemon's user; 'unknown' without a passwd entry. */
+function localUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Who moved an alias, for its history: the local user and the client they used. */
 function who(ctx: HandlerContext): string {
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    /* no passwd entry */
-  }
-  return `${user} via ${ctx.session.clientName ?? 'a client'}`;
+  return `${localUser()} via ${ctx.session.clientName ?? 'a client'}`;
 }
 
 function clusterInfo(c: ClusterRecord, connection: ConnectionState) {
@@ -216,16 +219,10 @@ export function createHandlers(s: Services): Handlers {
 
     async 'clusters/detectLocal'(_params, ctx) {
       const host = os.hostname();
-      let user = 'unknown';
+      const user = localUser();
       try {
-        user = os.userInfo().username;
-      } catch {
-        /* no passwd entry */
-      }
-      try {
-        const r = await new LocalSession('this machine', ctx.log).exec(['sinfo', '--version'], { timeoutMs: 15_000 });
-        const out = r.stdout.trim();
-        if (r.code === 0 && /^slurm/i.test(out)) return { available: true, slurmVersion: out.split('\n')[0]!, host, user, why: null };
+        const r = await new LocalSession('this machine', ctx.log).exec(slurmVersionCommand(), { timeoutMs: 15_000 });
+        if (r.code === 0 && parseSlurmVersion(r.stdout).ok) return { available: true, slurmVersion: r.stdout.trim().split('\n')[0]!, host, user, why: null };
         return { available: false, slurmVersion: null, host, user, why: (r.stderr || r.stdout).trim().split('\n')[0] || `sinfo --version exited ${r.code}` };
       } catch (err) {
         return { available: false, slurmVersion: null, host, user, why: (err as Error).message };
