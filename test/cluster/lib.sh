@@ -15,6 +15,17 @@ SLURMD_PID_GLOB=/run/slurm/slurmd-*.pid # slurmd-<nodename>.pid (SlurmdPidFile u
 SSHD_PID=$BASE/ssh/sshd.pid
 
 # One up.sh/down.sh at a time on this machine (the daemons are machine-wide).
+# The node's slurm.conf hardware: every core, and 80 % of RAM rounded down to
+# whole GiB (stable across boots, never above what slurmd sees).
+node_hardware() {
+  local ncpu mem_mb real_mem
+  ncpu=$(nproc)
+  mem_mb=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)
+  real_mem=$((mem_mb * 8 / 10 / 1024 * 1024))
+  ((real_mem >= 1024)) || real_mem=$((mem_mb / 2))
+  echo "CPUs=$ncpu Sockets=1 CoresPerSocket=$ncpu ThreadsPerCore=1 RealMemory=$real_mem"
+}
+
 take_lock() {
   exec 9>/run/slurm-ml-cluster.lock
   flock -w 900 9 || die "another up.sh/down.sh is still running (lock /run/slurm-ml-cluster.lock)"

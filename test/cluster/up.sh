@@ -104,12 +104,7 @@ write_if_changed() {
   return 0
 }
 
-NCPU=$(nproc)
-MEM_MB=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)
-# 80 % of RAM rounded down to whole GiB: stable across boots, never above what slurmd sees.
-REAL_MEM=$(( MEM_MB * 8 / 10 / 1024 * 1024 ))
-((REAL_MEM >= 1024)) || REAL_MEM=$((MEM_MB / 2))
-NODE_HW="CPUs=$NCPU Sockets=1 CoresPerSocket=$NCPU ThreadsPerCore=1 RealMemory=$REAL_MEM"
+NODE_HW=$(node_hardware)
 
 FAKE_LIST=()
 for ((k = 1; k <= FAKE_NODES; k++)); do FAKE_LIST+=("fake$k"); done
